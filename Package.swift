@@ -1,0 +1,136 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "relay-init",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "relay-init", targets: ["relay-init"]),
+        .executable(name: "relay-gateway", targets: ["relay-gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+    ],
+    targets: [
+        // Pure protocol: chunk codec, CONNECT head parser. No I/O, no NIO channels.
+        .target(
+            name: "RelayProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The data path shared by relay and gateway: chunk framing over WebSocket, glue with backpressure.
+        .target(
+            name: "TunnelIO",
+            dependencies: [
+                "RelayProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The relay: 127.0.0.1 CONNECT listener, one WebSocket per tunnel.
+        .target(
+            name: "Relay",
+            dependencies: [
+                "RelayProtocol",
+                "TunnelIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The reference gateway: CA endpoint, WebSocket endpoint, target dialling.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "RelayProtocol",
+                "TunnelIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // libcurl, with typed setters for the variadic curl_easy_setopt.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // relay-init's orchestration: options, token, CA, env file, supervision.
+        .target(
+            name: "Orchestrator",
+            dependencies: [
+                "Relay",
+                "CCurl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "relay-init", dependencies: ["Orchestrator"]),
+        .executableTarget(
+            name: "relay-gateway",
+            dependencies: [
+                "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Test infrastructure: a test CA (swift-certificates) and an HTTPS target server.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        // Development helper: a local HTTPS target with its own CA (demo, benchmarks).
+        .executableTarget(
+            name: "relay-test-target",
+            dependencies: [
+                "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "RelayProtocolTests", dependencies: ["RelayProtocol"], exclude: ["protobuf_crosscheck.py"]),
+        .testTarget(
+            name: "TunnelIOTests",
+            dependencies: [
+                "TunnelIO", "RelayProtocol",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "RelayTests",
+            dependencies: [
+                "Relay", "TestSupport", "RelayProtocol",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestSupport", "RelayProtocol"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Relay", "Gateway", "TestSupport", "RelayProtocol"]),
+    ]
+)

@@ -1,0 +1,113 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+public enum Relay {
+    /// Binds the CONNECT listener and returns once it accepts connections.
+    public static func start(
+        _ configuration: RelayConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> RunningRelay {
+        let connector = try WebSocketConnector(configuration: configuration)
+        let connections = ConnectionRegistry()
+        let sessionID = configuration.sessionID
+        let token = configuration.token
+        let logger = configuration.logger
+
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: RelayTuning.writeBufferWaterMark)
+            .childChannelOption(.recvAllocator, value: RelayTuning.receiveAllocator)
+            .childChannelInitializer { channel in
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectHandler(connector: connector, sessionID: sessionID, token: token, logger: logger)
+                    )
+                }
+            }
+            .bind(host: configuration.listenHost, port: configuration.listenPort)
+            .get()
+        return RunningRelay(serverChannel: server, connections: connections, logger: logger)
+    }
+}
+
+/// A relay that is listening. `shutdown` stops accepting and closes (or drains) the open tunnels.
+public final class RunningRelay: Sendable {
+    /// The address the listener is bound to (with the real port when 0 was asked).
+    public let localAddress: SocketAddress
+    public var port: Int { self.localAddress.port ?? 0 }
+
+    private let serverChannel: Channel
+    private let connections: ConnectionRegistry
+    private let logger: Logger
+
+    init(serverChannel: Channel, connections: ConnectionRegistry, logger: Logger) {
+        self.serverChannel = serverChannel
+        self.connections = connections
+        self.logger = logger
+        self.localAddress = serverChannel.localAddress!
+    }
+
+    /// Client connections currently open (tunnels and connections still sending their head).
+    public var openConnections: Int { self.connections.count }
+
+    /// Stops accepting, then gives open tunnels up to `gracePeriod` to finish before closing them.
+    public func shutdown(gracePeriod: TimeAmount = .zero) async {
+        try? await self.serverChannel.close()
+        if gracePeriod > .zero, self.connections.count > 0 {
+            self.logger.info("waiting up to \(Double(gracePeriod.nanoseconds) / 1e9) s for \(self.connections.count) open tunnels")
+            await self.connections.waitUntilEmpty(timeout: gracePeriod, on: self.serverChannel.eventLoop)
+        }
+        let remaining = self.connections.all
+        for channel in remaining {
+            channel.close(promise: nil)
+        }
+        for channel in remaining {
+            try? await channel.closeFuture.get()
+        }
+    }
+}
+
+/// The client connections of one relay, so shutdown can find them.
+final class ConnectionRegistry: Sendable {
+    private struct State {
+        var channels: [ObjectIdentifier: Channel] = [:]
+        var emptyWaiters: [EventLoopPromise<Void>] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func add(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        self.state.withLockedValue { $0.channels[id] = channel }
+        channel.closeFuture.whenComplete { _ in
+            let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
+                state.channels[id] = nil
+                guard state.channels.isEmpty else { return [] }
+                defer { state.emptyWaiters = [] }
+                return state.emptyWaiters
+            }
+            waiters.forEach { $0.succeed(()) }
+        }
+    }
+
+    var count: Int { self.state.withLockedValue { $0.channels.count } }
+    var all: [Channel] { self.state.withLockedValue { Array($0.channels.values) } }
+
+    func waitUntilEmpty(timeout: TimeAmount, on eventLoop: EventLoop) async {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let empty = self.state.withLockedValue { state -> Bool in
+            if state.channels.isEmpty { return true }
+            state.emptyWaiters.append(promise)
+            return false
+        }
+        if empty { promise.succeed(()) }
+        let timer = eventLoop.scheduleTask(in: timeout) { promise.succeed(()) }
+        try? await promise.futureResult.get()
+        timer.cancel()
+    }
+}
