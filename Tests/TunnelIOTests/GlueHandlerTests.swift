@@ -1,0 +1,77 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import TunnelIO
+
+@Suite struct GlueHandlerTests {
+    private func makePair(response: ByteBuffer? = nil) throws -> (EmbeddedChannel, EmbeddedChannel) {
+        let loop = EmbeddedEventLoop()
+        let (first, second) = GlueHandler.matchedPair(firstResponseIfPartnerSentNothing: response)
+        let a = EmbeddedChannel(handler: first, loop: loop)
+        let b = EmbeddedChannel(handler: second, loop: loop)
+        try a.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try b.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        return (a, b)
+    }
+
+    @Test func bytesReadOnOneSideAreWrittenToTheOther() throws {
+        let (a, b) = try self.makePair()
+        try a.writeInbound(ByteBuffer(string: "to b"))
+        try b.writeInbound(ByteBuffer(string: "to a"))
+        #expect(try b.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "to b")
+        #expect(try a.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "to a")
+    }
+
+    @Test func readsAreHeldBackWhileThePartnerIsNotWritable() throws {
+        let (a, b) = try self.makePair()
+        let reads = ReadCounter()
+        try a.pipeline.syncOperations.addHandler(reads, position: .first)
+
+        a.read()
+        #expect(reads.count == 1)
+
+        b.isWritable = false
+        b.pipeline.fireChannelWritabilityChanged()
+        a.read()
+        #expect(reads.count == 1, "no read while the partner cannot take the bytes")
+
+        b.isWritable = true
+        b.pipeline.fireChannelWritabilityChanged()
+        #expect(reads.count == 2, "the held-back read resumes when the partner drains")
+    }
+
+    @Test func partnerCloseClosesTheOtherSideAfterItsPendingBytes() throws {
+        let (a, b) = try self.makePair()
+        try a.writeInbound(ByteBuffer(string: "last"))
+        a.pipeline.fireChannelInactive()
+        #expect(try b.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "last")
+        #expect(!b.isActive)
+    }
+
+    @Test func responseIsWrittenWhenThePartnerClosesWithoutSendingAnything() throws {
+        let (a, b) = try self.makePair(response: ByteBuffer(string: "HTTP/1.1 502 Bad Gateway\r\n\r\n"))
+        b.pipeline.fireChannelInactive()
+        #expect(try a.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+        #expect(!a.isActive)
+    }
+
+    @Test func noResponseOnceThePartnerHasSentData() throws {
+        let (a, b) = try self.makePair(response: ByteBuffer(string: "HTTP/1.1 502 Bad Gateway\r\n\r\n"))
+        try b.writeInbound(ByteBuffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n"))
+        b.pipeline.fireChannelInactive()
+        #expect(try a.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "HTTP/1.1 200 Connection Established\r\n\r\n")
+        #expect(try a.readOutbound(as: ByteBuffer.self) == nil)
+    }
+}
+
+/// Counts `read()` calls that reach the channel.
+private final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = Never
+    var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        self.count += 1
+        context.read()
+    }
+}

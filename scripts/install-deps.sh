@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing relay-init needs on Debian/Ubuntu (run as root),
+# and Python's protobuf runtime for the codec cross-check. Safe to run again.
+set -euo pipefail
+
+packages=(libcurl4-openssl-dev curl git socat python3 ca-certificates util-linux procps)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m pip --version >/dev/null 2>&1 || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq python3-pip >/dev/null
+}
+python3 -c 'import google.protobuf' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore protobuf 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages protobuf
+
+command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:/opt/swift/bin:$PATH"
+command -v swift >/dev/null || { echo "swift toolchain not found (expected on PATH or in /opt/swift)" >&2; exit 1; }
