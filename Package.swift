@@ -129,8 +129,31 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestSupport", "RelayProtocol"]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "TestSupport", "RelayProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Relay", "Gateway", "TestSupport", "RelayProtocol"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Relay", "Gateway", "TestSupport", "RelayProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
     ]
 )

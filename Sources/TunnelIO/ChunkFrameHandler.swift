@@ -66,10 +66,12 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
+        self.lastOutboundWrite = context.eventLoop.now
         if context.channel.isActive { self.scheduleKeepalive(context: context, after: self.configuration.keepaliveInterval) }
     }
 
     public func channelActive(context: ChannelHandlerContext) {
+        self.lastOutboundWrite = context.eventLoop.now
         self.scheduleKeepalive(context: context, after: self.configuration.keepaliveInterval)
         context.fireChannelActive()
     }
@@ -174,7 +176,7 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
             return
         }
         var payload = Self.unwrapOutboundIn(data)
-        self.lastOutboundWrite = .now()
+        self.lastOutboundWrite = context.eventLoop.now
         // Slices share the payload's storage: splitting copies nothing.
         while payload.readableBytes > Chunk.maximumDataLength {
             let piece = payload.readSlice(length: Chunk.maximumDataLength)!
@@ -238,7 +240,7 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
 
     private func keepaliveTimerFired(context: ChannelHandlerContext) {
         guard let interval = self.configuration.keepaliveInterval, self.state == .open else { return }
-        let idle = NIODeadline.now() - self.lastOutboundWrite
+        let idle = context.eventLoop.now - self.lastOutboundWrite
         if idle >= interval {
             let empty = context.channel.allocator.buffer(capacity: 0)
             self.write(context: context, data: NIOAny(empty), promise: nil)

@@ -92,7 +92,7 @@ import TestSupport
         await client.close()
         // The relay closes its half-open WebSocket connection long before the 60 s timeout.
         try await silent.waitForOpenConnections(0, timeout: .seconds(10))
-        #expect(relay.openConnections == 0)
+        try await waitUntil("the relay to forget the client") { relay.openConnections == 0 }
         await relay.shutdown()
         await silent.shutdown()
     }

@@ -22,9 +22,10 @@ import Testing
         WebSocketFrame(fin: fin, opcode: opcode, data: ByteBuffer(bytes: bytes))
     }
 
-    /// The bytes a frame puts on the wire after its header: extension data then data, unmasked.
+    /// The message bytes of an outbound frame: extension data then data. (Outbound frames are
+    /// still plain here; the frame encoder further down applies the mask.)
     private func payload(_ frame: WebSocketFrame) -> [UInt8] {
-        Array((frame.unmaskedExtensionData ?? ByteBuffer()).readableBytesView) + Array(frame.unmaskedData.readableBytesView)
+        Array((frame.extensionData ?? ByteBuffer()).readableBytesView) + Array(frame.data.readableBytesView)
     }
 
     @Test func inboundChunkDataIsPassedOn() throws {
@@ -98,7 +99,7 @@ import Testing
         let pong = try #require(try channel.readOutbound(as: WebSocketFrame.self))
         #expect(pong.opcode == .pong)
         #expect(pong.maskKey != nil, "a client masks every frame")
-        #expect(String(buffer: pong.unmaskedData) == "are you there")
+        #expect(String(buffer: pong.data) == "are you there")
     }
 
     @Test func peerCloseIsEchoedAndClosesTheChannel() throws {
