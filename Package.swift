@@ -68,12 +68,15 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // prctl and posix_spawn extensions for the init's supervision (header-only).
+        .systemLibrary(name: "CSystemShims"),
         // relay-init's orchestration: options, token, CA, env file, supervision.
         .target(
             name: "Orchestrator",
             dependencies: [
                 "Relay",
                 "CCurl",
+                "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,101 @@
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Exit codes that are relay-init's own (SPEC §8); the others are the child's.
+public enum ExitStatus {
+    public static let usage: Int32 = 64
+    public static let setupFailed: Int32 = 69
+}
+
+/// What relay-init does once its options are settled (SPEC §3, §5): set the proxy up (or fall
+/// open), run the command or idle as a sidecar, then tear down and report the exit code.
+struct RelayInitFlow {
+    var settings: Settings
+    /// `NAME=value` strings as relay-init received them.
+    var inheritedEnvironment: [String]
+    var supervisor: Supervisor
+    var logger: Logger
+
+    /// Stopping the relay after the child exits: close at once, the tunnels' client is gone.
+    static let childExitGrace = TimeAmount.zero
+    /// Stopping a sidecar: open tunnels get this long to finish.
+    static let sidecarGrace = TimeAmount.seconds(5)
+
+    func run() -> Int32 {
+        let environment = ProcessEnvironment.dictionary(self.inheritedEnvironment)
+        let proxy: ActiveProxy?
+        do {
+            proxy = try ProxySetup(settings: self.settings, environment: environment, logger: self.logger).run()
+        } catch {
+            if self.settings.isSidecar || self.settings.failClosed {
+                let why = self.settings.isSidecar ? "sidecar mode has no command to run unproxied" : "--fail-closed"
+                self.logger.error("setup failed, exiting \(ExitStatus.setupFailed) (\(why)): \(error.description)")
+                return ExitStatus.setupFailed
+            }
+            // Fail open: one warning line, an env file that says so, the command unproxied.
+            self.logger.warning("proxy disabled, running the command without it: \(error.description)")
+            do {
+                try EnvFile.write(EnvFile.renderDisabled(cause: error.description), to: self.settings.envFile)
+            } catch {
+                self.logger.warning("could not write the env file: \(error)")
+            }
+            proxy = nil
+        }
+
+        if self.settings.isSidecar, let proxy {
+            return self.runSidecar(proxy)
+        }
+        return self.runCommand(proxy: proxy, environment: environment)
+    }
+
+    private func runCommand(proxy: ActiveProxy?, environment: [String: String]) -> Int32 {
+        if let signal = self.supervisor.takePendingStopRequest() {
+            self.logger.notice("received signal \(signal) during set-up; not starting '\(self.settings.command[0])'")
+            self.tearDown(proxy, grace: Self.childExitGrace)
+            return 128 + signal
+        }
+        let childEnvironment = ProxyEnvironment.childEnvironment(inherited: self.inheritedEnvironment, adding: proxy?.variables ?? [])
+        let child: pid_t
+        do {
+            child = try self.supervisor.spawn(self.settings.command, environment: childEnvironment, searchPath: environment["PATH"])
+        } catch {
+            self.logger.error("\(error)")
+            self.tearDown(proxy, grace: Self.childExitGrace)
+            return error.exitCode
+        }
+        self.logger.debug("started '\(self.settings.command[0])' as pid \(child)")
+        let outcome = self.supervisor.supervise(child: child, logger: self.logger)
+        self.logger.debug("'\(self.settings.command[0])' \(outcome)")
+        self.tearDown(proxy, grace: Self.childExitGrace)
+        return outcome.exitCode
+    }
+
+    private func runSidecar(_ proxy: ActiveProxy) -> Int32 {
+        let signal = self.supervisor.waitForStopSignal(logger: self.logger)
+        self.logger.info("received signal \(signal), stopping: open tunnels get up to 5 s")
+        self.tearDown(proxy, grace: Self.sidecarGrace)
+        return 0
+    }
+
+    /// Stops the relay (bounded, so a stuck tunnel cannot keep relay-init alive) and removes
+    /// the env file, whose port is dead from now on.
+    private func tearDown(_ proxy: ActiveProxy?, grace: TimeAmount) {
+        if let relay = proxy?.relay {
+            let bound = Duration.nanoseconds(grace.nanoseconds) + .seconds(2)
+            if Blocking.wait(timeout: bound, { await relay.shutdown(gracePeriod: grace) }) == nil {
+                self.logger.warning("the relay did not stop within \(bound); exiting anyway")
+            }
+        }
+        do {
+            try EnvFile.remove(at: self.settings.envFile)
+        } catch {
+            self.logger.warning("could not remove the env file: \(error)")
+        }
+    }
+}

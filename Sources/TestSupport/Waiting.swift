@@ -1,0 +1,123 @@
+/// A value that changes over time and that async callers can wait on,
+/// without polling: each change re-checks the pending waiters.
+final class Waitable<Value>: @unchecked Sendable {
+    // @unchecked: `state` (value and waiters) is only touched under the box's lock.
+    private struct Waiter {
+        /// Resumes the waiter and returns true if `value` satisfies it.
+        let attempt: (Value) -> Bool
+        let cancel: () -> Void
+    }
+
+    private struct State {
+        var value: Value
+        var waiters: [UInt64: Waiter] = [:]
+        var nextID: UInt64 = 0
+        /// Waiters whose task was cancelled before they registered.
+        var cancelledEarly: Set<UInt64> = []
+    }
+
+    private let state: LockedBox<State>
+
+    init(_ value: Value) {
+        state = LockedBox(State(value: value))
+    }
+
+    func read<T>(_ body: (Value) -> T) -> T {
+        state.withLock { body($0.value) }
+    }
+
+    var current: Value {
+        read { $0 }
+    }
+
+    func update(_ body: (inout Value) -> Void) {
+        state.withLock { state in
+            body(&state.value)
+            let value = state.value
+            state.waiters = state.waiters.filter { !$0.value.attempt(value) }
+        }
+    }
+
+    /// Suspends until `extract` returns non-nil for the current value, and returns that.
+    /// Throws `CancellationError` if the task is cancelled first.
+    func wait<T: Sendable>(_ extract: @escaping @Sendable (Value) -> T?) async throws -> T {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+                state.withLock { state in
+                    if state.cancelledEarly.remove(id) != nil {
+                        continuation.resume(throwing: CancellationError())
+                    } else if let result = extract(state.value) {
+                        continuation.resume(returning: result)
+                    } else {
+                        state.waiters[id] = Waiter(
+                            attempt: { value in
+                                guard let result = extract(value) else { return false }
+                                continuation.resume(returning: result)
+                                return true
+                            },
+                            cancel: { continuation.resume(throwing: CancellationError()) }
+                        )
+                    }
+                }
+            }
+        } onCancel: {
+            state.withLock { state in
+                if let waiter = state.waiters.removeValue(forKey: id) {
+                    waiter.cancel()
+                } else {
+                    state.cancelledEarly.insert(id)
+                }
+            }
+        }
+    }
+}
+
+/// Thrown by ``withTimeout(_:waitingFor:_:)`` when the deadline passes first.
+public struct TestTimeoutError: Error, CustomStringConvertible {
+    public let waitingFor: String
+    public let timeout: Duration
+
+    public var description: String {
+        "timed out after \(timeout) waiting for \(waitingFor)"
+    }
+}
+
+/// Runs `operation`, cancelling it and throwing ``TestTimeoutError`` if it
+/// has not finished after `timeout`. The operation must react to cancellation.
+public func withTimeout<T: Sendable>(
+    _ timeout: Duration,
+    waitingFor description: String,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw TestTimeoutError(waitingFor: description, timeout: timeout)
+        }
+        defer { group.cancelAll() }
+        // Both children either return or throw, so `next()` always yields one.
+        guard let first = try await group.next() else {
+            throw CancellationError()
+        }
+        return first
+    }
+}
+
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes. Only for
+/// states that announce no event (counters inside another component, /proc entries).
+public func waitUntil(
+    _ what: String,
+    timeout: Duration = .seconds(10),
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TestTimeoutError(waitingFor: what, timeout: timeout) }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
