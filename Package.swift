@@ -146,6 +146,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "TestSupport"]),
+        .testTarget(name: "RelayInitEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

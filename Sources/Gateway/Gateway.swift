@@ -55,7 +55,8 @@ public enum Gateway {
                 .bind(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            throw GatewayError.cannotListen(address: ListenAddress(host: configuration.host, port: configuration.port).description, error)
+            let address = ListenAddress(host: configuration.host, port: configuration.port)
+            throw GatewayError.cannotListen(address: address.description, error)
         }
         let running = RunningGateway(serverChannel: serverChannel, registry: services.registry)
         configuration.logger.info("listening", metadata: [
@@ -71,7 +72,10 @@ public enum Gateway {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificateChainPath)
             let key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
-            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            var tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) },
+                privateKey: .privateKey(key)
+            )
             tls.applicationProtocols = ["http/1.1"]
             return try NIOSSLContext(configuration: tls)
         } catch {

@@ -89,7 +89,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func caCertificateResponse(method: HTTPMethod) -> Response {
         guard method == .GET || method == .HEAD else { return .methodNotAllowed(allow: "GET, HEAD") }
         guard let caCertificate else { return .text(.notFound, "no CA certificate is configured on this gateway\n") }
-        return Response(status: .ok, headers: [("Content-Type", "application/x-pem-file")], body: caCertificate, omitBody: method == .HEAD)
+        return Response(
+            status: .ok, headers: [("Content-Type", "application/x-pem-file")], body: caCertificate, omitBody: method == .HEAD
+        )
     }
 
     /// Why the WebSocket endpoint did not upgrade this request: the policy's reason if it has
@@ -116,7 +118,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         var keepsConnection = true
 
         static func text(_ status: HTTPResponseStatus, _ text: String, headers: [(String, String)] = []) -> Response {
-            Response(status: status, headers: headers + [("Content-Type", "text/plain; charset=utf-8")], body: ByteBuffer(string: text))
+            Response(
+                status: status, headers: headers + [("Content-Type", "text/plain; charset=utf-8")], body: ByteBuffer(string: text)
+            )
         }
 
         static func methodNotAllowed(allow: String) -> Response {

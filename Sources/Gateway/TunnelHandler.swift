@@ -183,7 +183,8 @@ final class TunnelHandler: ChannelDuplexHandler {
         guard let credentials = request.header("Proxy-Authorization").flatMap(BasicCredentials.init(headerValue:)),
               self.accepts(credentials)
         else {
-            return self.refuse(.proxyAuthenticationRequired, reason: "Proxy-Authorization does not match the session", context: context)
+            let reason = "Proxy-Authorization does not match the session"
+            return self.refuse(.proxyAuthenticationRequired, reason: reason, context: context)
         }
         guard self.settings.accessPolicy.permits(host: request.host, port: request.port) else {
             return self.refuse(.forbidden, reason: "denied by policy", context: context)
@@ -226,7 +227,8 @@ final class TunnelHandler: ChannelDuplexHandler {
                 self.refuse(.badGateway, reason: "cannot set up the target connection: \(error)", context: context)
             }
         case .failure(ChannelError.connectTimeout):
-            self.refuse(.gatewayTimeout, reason: "dial timed out after \(Self.seconds(self.settings.dialer.timeout)) s", context: context)
+            let reason = "dial timed out after \(Self.seconds(self.settings.dialer.timeout)) s"
+            self.refuse(.gatewayTimeout, reason: reason, context: context)
         case .failure(let error):
             self.refuse(.badGateway, reason: "dial failed: \(error)", context: context)
         }

@@ -47,7 +47,10 @@ struct RelayGatewayCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free port; IPv6 in brackets.", valueName: "ADDR:PORT"))
     var listen = "127.0.0.1:8443"
 
-    @Option(name: .customLong("token"), help: ArgumentHelp("An accepted session and its token (repeatable).", valueName: "SESSION:TOKEN"))
+    @Option(
+        name: .customLong("token"),
+        help: ArgumentHelp("An accepted session and its token (repeatable).", valueName: "SESSION:TOKEN")
+    )
     var tokens: [String] = []
 
     @Option(help: ArgumentHelp("File of SESSION:TOKEN lines; blank lines and # comments are ignored.", valueName: "PATH"))
