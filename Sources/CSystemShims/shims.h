@@ -8,6 +8,13 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 
+#include <signal.h>
+
+// SIGRTMIN is a function call in glibc, which Swift does not import as a constant.
+static inline int relay_sigrtmin(void) {
+    return SIGRTMIN;
+}
+
 // prctl is variadic: Swift cannot call it.
 static inline int relay_prctl(int option, unsigned long value) {
     return prctl(option, value, 0UL, 0UL, 0UL);

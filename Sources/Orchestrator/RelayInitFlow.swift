@@ -29,9 +29,29 @@ struct RelayInitFlow {
 
     func run() -> Int32 {
         let environment = ProcessEnvironment.dictionary(self.inheritedEnvironment)
+        let setup = InterruptibleSetup<Result<ActiveProxy, SetupError>>()
+        let stopSignals = self.settings.isSidecar ? Supervisor.stopSignals : Supervisor.stopRequestSignals
+        let (settings, logger) = (self.settings, self.logger)
+        let outcome = setup.run(stopSignals: stopSignals) { setup in
+            var proxySetup = ProxySetup(settings: settings, environment: environment, logger: logger)
+            proxySetup.beginCommit = { setup.beginCommit() }
+            return Result { () throws(SetupError) in try proxySetup.run() }
+        }
+        let setupResult: Result<ActiveProxy, SetupError>
+        switch outcome {
+        case .finished(let result):
+            setupResult = result
+        case .stopped(let signal, let result):
+            // Stopped before the command ran: a sidecar stops as on any SIGTERM (0), a wrapper
+            // as its command would have (128+N).
+            self.logger.notice("received signal \(signal) during set-up; stopping")
+            self.tearDown(try? result?.get(), grace: .zero)
+            return self.settings.isSidecar ? 0 : 128 + signal
+        }
+
         let proxy: ActiveProxy?
         do {
-            proxy = try ProxySetup(settings: self.settings, environment: environment, logger: self.logger).run()
+            proxy = try setupResult.get()
         } catch {
             if self.settings.isSidecar || self.settings.failClosed {
                 let why = self.settings.isSidecar ? "sidecar mode has no command to run unproxied" : "--fail-closed"

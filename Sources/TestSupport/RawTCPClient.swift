@@ -75,7 +75,15 @@ public final class RawTCPClient: Sendable {
     }
 
     public func close() async {
+        self.channel.outbound.finish()
         try? await self.channel.channel.close()
+    }
+
+    deinit {
+        // A client dropped without close() (a test that threw) must still finish its writer:
+        // NIOAsyncWriter traps when it is deinitialised unfinished.
+        self.channel.outbound.finish()
+        self.channel.channel.close(promise: nil)
     }
 
     private func read(timeout: Duration, until done: @escaping @Sendable (ByteBuffer) -> Bool) async throws -> [UInt8] {

@@ -42,7 +42,7 @@ final class Testbed: Sendable {
         relayToken: String = Testbed.token,
         secureGateway: Bool = false,
         relayTrustsCA: Bool = true,
-        handshakeTimeout: TimeAmount = .seconds(10)
+        handshakeTimeout: TimeAmount = .seconds(30)
     ) async throws -> Testbed {
         let directory = try TemporaryDirectory()
         let ca = TestCA()
@@ -109,7 +109,10 @@ final class Testbed: Sendable {
         let client = try await RawTCPClient.connect(port: self.relay.port)
         try await client.send("CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n\r\n")
         let head = try await client.read(until: "\r\n\r\n")
-        guard head.hasPrefix("HTTP/1.1 200 ") else { throw TunnelRefused(head: head) }
+        guard head.hasPrefix("HTTP/1.1 200 ") else {
+            await client.close()
+            throw TunnelRefused(head: head)
+        }
         client.discardReceived()
         return client
     }

@@ -13,6 +13,8 @@ public enum SetupError: Error, CustomStringConvertible, Sendable {
     case trustStore(TrustStoreError)
     case relay(listen: ListenAddress, reason: String)
     case envFile(FileError)
+    /// A stop request arrived during the fetches (see InterruptibleSetup).
+    case interrupted
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum SetupError: Error, CustomStringConvertible, Sendable {
             return "the relay cannot listen on \(listen): \(reason)"
         case .envFile(let error):
             return "env file: \(error)"
+        case .interrupted:
+            return "stopped by a signal during set-up"
         }
     }
 }
@@ -43,10 +47,13 @@ public struct ActiveProxy: Sendable {
 }
 
 /// SPEC §3 steps 3–6, in order: token, CA and bundle, relay, env file, token file deletion.
-struct ProxySetup {
+struct ProxySetup: Sendable {
     var settings: Settings
     var environment: [String: String]
     var logger: Logger
+    /// Asked once the fetches are done, before anything is started or written: false when a
+    /// stop request has abandoned set-up meanwhile.
+    var beginCommit: @Sendable () -> Bool = { true }
 
     func run() throws(SetupError) -> ActiveProxy {
         let (webSocketURL, caURL, sessionID) = try self.requiredSettings()
@@ -65,6 +72,7 @@ struct ProxySetup {
         self.logger.debug("token read from \(source)")
 
         try self.installGatewayCA(from: caURL, fetcher: fetcher, token: token)
+        guard self.beginCommit() else { throw .interrupted }
         let relay = try self.startRelay(webSocketURL: webSocketURL, sessionID: sessionID, token: token)
         let variables = try self.writeEnvFile(for: relay)
         self.logger.info("relay listening on \(ProxyEnvironment.proxyURL(for: relay.localAddress)) for \(webSocketURL); env file \(self.settings.envFile), CA bundle \(self.settings.caBundle)")

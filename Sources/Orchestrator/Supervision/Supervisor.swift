@@ -45,9 +45,11 @@ public struct Supervisor: Sendable {
     public static let forwardedSignals: [CInt] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT]
     /// What stops a sidecar.
     public static let stopSignals: [CInt] = [SIGTERM, SIGINT]
+    /// What stops relay-init before it has started the command.
+    public static let stopRequestSignals: [CInt] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT]
     /// Every signal whose handling relay-init (or a library in it: SIGPIPE) may change; a child
     /// gets them back at their defaults, as a shell would start it.
-    static let touchedSignals: [CInt] = Self.forwardedSignals + [SIGCHLD, SIGTTIN, SIGTTOU, SIGPIPE]
+    static let touchedSignals: [CInt] = Self.forwardedSignals + [SIGCHLD, SIGTTIN, SIGTTOU, SIGPIPE, relay_sigrtmin()]
 
     /// The descriptors relay-init inherited: the only ones (besides 0–2) a child inherits too.
     let inheritedDescriptors: Set<CInt>
@@ -61,6 +63,8 @@ public struct Supervisor: Sendable {
     /// NIO or the concurrency runtime start theirs, keeps every thread from taking them.
     public static func takeOver() -> Supervisor {
         var collected = Self.collectedSignalSet()
+        // Also the signal set-up uses to wake the main thread (see InterruptibleSetup).
+        sigaddset(&collected, relay_sigrtmin())
         pthread_sigmask(SIG_BLOCK, &collected, nil)
         // The child gets the terminal's foreground; relay-init, then in the background,
         // must not be stopped when it writes a log line (tini does the same).
@@ -173,7 +177,7 @@ public struct Supervisor: Sendable {
     public func takePendingStopRequest() -> CInt? {
         var stops = sigset_t()
         sigemptyset(&stops)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&stops, signal) }
+        for signal in Self.stopRequestSignals { sigaddset(&stops, signal) }
         var info = siginfo_t()
         var now = timespec(tv_sec: 0, tv_nsec: 0)
         let signal = sigtimedwait(&stops, &info, &now)
