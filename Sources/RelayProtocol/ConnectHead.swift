@@ -216,24 +216,49 @@ public enum ConnectTarget {
         guard address.contains(":") else { return false }
         let doubleColons = address.ranges(of: "::").count
         guard doubleColons <= 1 else { return false }
-        var groups = address.split(separator: ":", omittingEmptySubsequences: false)
-        // "::" at either end yields empty groups; drop them so only real groups remain.
-        if doubleColons == 1 {
-            groups = groups.filter { !$0.isEmpty }
-        } else if groups.contains(where: \.isEmpty) {
-            return false
-        }
-        var groupCount = groups.count
-        if let last = groups.last, last.contains(".") {
-            let octets = last.split(separator: ".", omittingEmptySubsequences: false)
-            guard octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && UInt8($0) != nil }) else {
-                return false
+        // The groups on each side of the "::" (none when it is at that end); any other empty
+        // group is a stray colon (":1::2", "1::2:", ":::"), which no address has.
+        var groups: [Substring] = []
+        if let gap = address.firstRange(of: "::") {
+            for side in [address[..<gap.lowerBound], address[gap.upperBound...]] where !side.isEmpty {
+                groups += side.split(separator: ":", omittingEmptySubsequences: false)
             }
+        } else {
+            groups = address.split(separator: ":", omittingEmptySubsequences: false)
+        }
+        guard !groups.contains(where: \.isEmpty) else { return false }
+        var groupCount = groups.count
+        // An IPv4 tail ends the address: "1.2.3.4::" has none.
+        if let last = groups.last, last.contains("."), !address.hasSuffix(":") {
+            let octets = last.split(separator: ".", omittingEmptySubsequences: false)
+            guard octets.count == 4, octets.allSatisfy(Self.isDecimalOctet) else { return false }
             groups.removeLast()
             groupCount += 1  // an IPv4 tail counts as two groups
         }
-        guard groups.allSatisfy({ (1...4).contains($0.count) && $0.allSatisfy(\.isHexDigit) }) else { return false }
+        guard groups.allSatisfy({ (1...4).contains($0.utf8.count) && $0.utf8.allSatisfy(Self.isHexDigitByte) }) else {
+            return false
+        }
         return doubleColons == 1 ? groupCount <= 7 : groupCount == 8
+    }
+
+    /// ASCII only: `Character.isHexDigit` also takes fullwidth digits ("１").
+    private static func isHexDigitByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// RFC 3986 dec-octet: 0–255 in ASCII digits without a sign or a leading zero (which
+    /// `inet_aton` would read as octal).
+    private static func isDecimalOctet(_ text: Substring) -> Bool {
+        let digits = text.utf8
+        guard (1...3).contains(digits.count), digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              digits.count == 1 || digits.first != UInt8(ascii: "0")
+        else { return false }
+        return UInt8(text) != nil
     }
 }
 
