@@ -75,6 +75,7 @@ let package = Package(
             name: "Orchestrator",
             dependencies: [
                 "Relay",
+                "RelayProtocol",
                 "CCurl",
                 "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,6 +90,7 @@ let package = Package(
             name: "relay-gateway",
             dependencies: [
                 "Gateway",
+                "RelayProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -112,6 +114,7 @@ let package = Package(
             name: "relay-test-target",
             dependencies: [
                 "TestSupport",
+                "RelayProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -145,7 +148,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "TestSupport"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "RelayProtocol", "TestSupport"]),
         .testTarget(name: "RelayInitEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "EndToEndTests",

@@ -1,4 +1,5 @@
 import Foundation
+import RelayProtocol
 import Logging
 import NIOCore
 import NIOHTTP1

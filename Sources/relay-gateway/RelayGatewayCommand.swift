@@ -1,4 +1,5 @@
 import ArgumentParser
+import RelayProtocol
 import Dispatch
 import Foundation
 import Gateway

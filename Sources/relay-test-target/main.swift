@@ -1,4 +1,5 @@
 import ArgumentParser
+import RelayProtocol
 import Dispatch
 import Foundation
 import TestSupport
@@ -34,7 +35,7 @@ struct RelayTestTarget: AsyncParsableCommand {
     var plainHTTP = false
 
     func validate() throws {
-        _ = try ListenAddress(listen)
+        _ = try Self.listenAddress(listen)
         if dnsNames.isEmpty {
             throw ValidationError("--names needs at least one name")
         }
@@ -46,12 +47,20 @@ struct RelayTestTarget: AsyncParsableCommand {
         }
     }
 
+    private static func listenAddress(_ text: String) throws -> ListenAddress {
+        do {
+            return try ListenAddress(parsing: text)
+        } catch {
+            throw ValidationError("--listen: \(error)")
+        }
+    }
+
     private var dnsNames: [String] {
         names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     func run() async throws {
-        let address = try ListenAddress(listen)
+        let address = try Self.listenAddress(listen)
         // Signals become events on a dispatch source; ignoring them first
         // stops the default action (exit without cleanup).
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
@@ -72,35 +81,6 @@ struct RelayTestTarget: AsyncParsableCommand {
 
         await stop.wait()
         await target.shutdown()
-    }
-}
-
-/// `HOST:PORT` or `[V6]:PORT`.
-struct ListenAddress {
-    let host: String
-    let port: Int
-
-    init(_ text: String) throws {
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ValidationError("--listen \(text): expected [IPv6]:PORT")
-            }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
-                throw ValidationError("--listen \(text): expected HOST:PORT (IPv6 in brackets)")
-            }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-        }
-        guard !hostPart.isEmpty, let port = Int(portPart), (0...65535).contains(port) else {
-            throw ValidationError("--listen \(text): expected HOST:PORT with a port from 0 to 65535")
-        }
-        self.host = String(hostPart)
-        self.port = port
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RelayProtocol
 import Gateway
 import Testing
 import TestSupport

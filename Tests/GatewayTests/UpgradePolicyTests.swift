@@ -1,4 +1,5 @@
 import Gateway
+import RelayProtocol
 import NIOHTTP1
 import Testing
 

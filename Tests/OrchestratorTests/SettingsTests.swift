@@ -1,4 +1,5 @@
 import Foundation
+import RelayProtocol
 import Orchestrator
 import TestSupport
 import Testing

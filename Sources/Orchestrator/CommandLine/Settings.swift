@@ -1,3 +1,4 @@
+import RelayProtocol
 import Logging
 import NIOCore
 import Relay
@@ -106,7 +107,7 @@ public struct Settings: Sendable, Equatable {
 
         let listen: ListenAddress
         if let value = lookup.value(options.listen, flag: "--listen", variable: "RELAY_INIT_LISTEN") {
-            guard let address = ListenAddress(value.text) else {
+            guard let address = try? ListenAddress(parsing: value.text) else {
                 throw UsageError("\(value.origin) '\(value.text)' is not ADDR:PORT with a port 0-65535 (e.g. 127.0.0.1:0; IPv6 in brackets: [::1]:0)")
             }
             listen = address

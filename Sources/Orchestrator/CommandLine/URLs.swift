@@ -115,32 +115,6 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// `--listen`: where the relay binds.
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    /// Host or address without brackets.
-    public var host: String
-    /// 0 picks a free port.
-    public var port: Int
-
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `ADDR:PORT`, IPv6 bracketed (`[::1]:0`).
-    public init?(_ text: String) {
-        guard !text.contains(where: \.isWhitespace),
-            let (host, port) = EndpointURL.splitHostPort(Substring(text), portRequired: true, allowZero: true),
-            let port
-        else { return nil }
-        self.host = host
-        self.port = port
-    }
-
-    public var description: String {
-        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
-    }
-}
 
 extension Character {
     fileprivate var isASCIIDigit: Bool { self.isASCII && self.isNumber }

@@ -1,4 +1,5 @@
 import Logging
+import RelayProtocol
 import NIOCore
 import Relay
 import X509
