@@ -162,5 +162,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ScriptsTests", dependencies: ["TestSupport"]),
     ]
 )

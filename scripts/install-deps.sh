@@ -3,7 +3,7 @@
 # and Python's protobuf runtime for the codec cross-check. Safe to run again.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev curl git socat python3 ca-certificates util-linux procps)
+packages=(libcurl4-openssl-dev curl git socat python3 python3-yaml ca-certificates util-linux procps shellcheck)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -19,6 +19,9 @@ python3 -m pip --version >/dev/null 2>&1 || {
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq python3-pip >/dev/null
 }
+# The python3 on PATH may not be Debian's (pyenv): make sure it has PyYAML too.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore pyyaml 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages pyyaml
 python3 -c 'import google.protobuf' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore protobuf 2>/dev/null \
     || python3 -m pip install -q --break-system-packages protobuf
 
