@@ -151,6 +151,16 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "RelayProtocol", "TestSupport"]),
         .testTarget(name: "RelayInitEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(
+            name: "ReliabilityTests",
+            dependencies: [
+                "TestSupport", "RelayProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "Relay", "Gateway", "TestSupport", "RelayProtocol",

@@ -164,6 +164,11 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         guard self.state == .open else { return }
         self.logger.warning("closing tunnel: \(error)")
         self.fragments = nil
+        // Claim the close before telling the handlers above: one of them may close the channel
+        // in response (the relay's GlueHandler does), and `close(context:)` would then send a
+        // 1000 "normal closure" ahead of the status that says why (ReliabilityTests,
+        // FaultMatrixTests.invalidMessageClosesTheTunnel).
+        self.state = .closing
         context.fireErrorCaught(error)
         self.sendCloseAndClose(code: error.closeCode, context: context, promise: nil)
     }

@@ -1,0 +1,79 @@
+import Foundation
+
+/// What /proc says about another process: the figures the reliability tests bound.
+/// Linux only, like the rest of the suite (the relay's targets are Linux containers).
+struct ProcFS {
+    let pid: Int32
+
+    /// Open file descriptors (entries of /proc/PID/fd), or nil once the process is gone.
+    var openFDs: Int? {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.pid)/fd"))?.count
+    }
+
+    /// What the descriptors are (`socket:[…]`, `anon_inode:[eventpoll]`, a path…), for failure
+    /// messages: a leak is much easier to find when the message says what leaked.
+    var fdTargets: [String] {
+        let directory = "/proc/\(self.pid)/fd"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }.sorted()
+    }
+
+    /// Resident set size in KiB (VmRSS).
+    var residentKiB: Int? { self.statusField("VmRSS") }
+
+    /// Threads of the process.
+    var threads: Int? { self.statusField("Threads") }
+
+    /// The first number of the `NAME:` line of /proc/PID/status.
+    private func statusField(_ name: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
+        else { return nil }
+        // `Threads:\t6`, `VmRSS:\t   40580 kB`: the name, then the number after tabs or spaces.
+        return line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+    }
+
+    /// User + system CPU time so far, in seconds (/proc/PID/stat fields 14 and 15).
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8),
+              let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        // After the command name: field 3 is at index 0, so utime (14) and stime (15) are 11 and 12.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// A one-line summary for messages: `fds=15 rss=40580KiB threads=6`.
+    var summary: String {
+        "fds=\(self.openFDs.map(String.init) ?? "?") rss=\(self.residentKiB.map(String.init) ?? "?")KiB threads=\(self.threads.map(String.init) ?? "?")"
+    }
+}
+
+/// Samples a process's VmRSS in the background and keeps the peak: a transfer's worst moment
+/// can be shorter than any interval a test would pick for single readings.
+final class PeakResidentSampler: Sendable {
+    private let peak = Observed(0)
+    private let task: Task<Void, Never>
+
+    init(pid: Int32, every interval: Duration = .milliseconds(10)) {
+        let peak = self.peak
+        let proc = ProcFS(pid: pid)
+        self.task = Task.detached {
+            while !Task.isCancelled {
+                if let rss = proc.residentKiB {
+                    peak.update { $0 = max($0, rss) }
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// The highest VmRSS seen so far, in KiB.
+    var peakKiB: Int { self.peak.current }
+
+    func stop() -> Int {
+        self.task.cancel()
+        return self.peak.current
+    }
+}
