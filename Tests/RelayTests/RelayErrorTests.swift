@@ -17,15 +17,6 @@ import TestSupport
         )
     }
 
-    /// A port with nothing listening on it: bound, then closed again.
-    private func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
-    }
-
     private func exchange(_ request: String, relay: RunningRelay) async throws -> String {
         let client = try await RawTCPClient.connect(port: relay.port)
         defer { Task { await client.close() } }
@@ -61,7 +52,7 @@ import TestSupport
     }
 
     @Test func refusedGatewayIs502() async throws {
-        let port = try await self.closedPort()
+        let port = try await refusedPort()
         let relay = try await self.startRelay(webSocketURL: "ws://127.0.0.1:\(port)/ws")
         let response = try await self.exchange("CONNECT example.test:443 HTTP/1.1\r\n\r\n", relay: relay)
         #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))

@@ -40,57 +40,6 @@ enum Tunnel {
     }
 }
 
-/// A port with nothing listening on it: bound, then closed again.
-func refusedPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
-    return port
-}
-
-/// A listener that never accepts and whose accept queue is full, so a new connection attempt
-/// gets no answer at all (the kernel drops the SYN) and hangs until the dialler gives up: a dial
-/// timeout that stays on loopback. (The same as GatewayTests' fixture, which is not importable.)
-final class StalledListener: Sendable {
-    let port: Int
-    private let server: Channel
-    private let fillers: [Channel]
-
-    private init(port: Int, server: Channel, fillers: [Channel]) {
-        self.port = port
-        self.server = server
-        self.fillers = fillers
-    }
-
-    static func start() async throws -> StalledListener {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 0)
-            // Never reading the server socket means never accepting: the queue only fills.
-            .serverChannelOption(.autoRead, value: false)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = server.localAddress!.port!
-        var fillers: [Channel] = []
-        for _ in 0..<64 {
-            do {
-                let filler = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(.milliseconds(300))
-                    .connect(host: "127.0.0.1", port: port).get()
-                fillers.append(filler)
-            } catch ChannelError.connectTimeout {
-                return StalledListener(port: port, server: server, fillers: fillers)
-            }
-        }
-        try? await server.close()
-        throw FixtureError("the accept queue of a backlog-0 listener never filled")
-    }
-
-    func shutdown() async {
-        for filler in self.fillers { try? await filler.close() }
-        try? await self.server.close()
-    }
-}
-
 struct FixtureError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
