@@ -19,9 +19,12 @@ python3 -m pip --version >/dev/null 2>&1 || {
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq python3-pip >/dev/null
 }
-# The python3 on PATH may not be Debian's (pyenv): make sure it has PyYAML too.
-python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore pyyaml 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages pyyaml
+# The python3 on PATH may not be Debian's (pyenv): make sure it has what the tests import
+# (PyYAML for the deployment-file checks, requests for the end-to-end client test).
+for module in yaml:pyyaml requests:requests; do
+    python3 -c "import ${module%%:*}" 2>/dev/null || python3 -m pip install -q --root-user-action=ignore "${module#*:}" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "${module#*:}"
+done
 python3 -c 'import google.protobuf' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore protobuf 2>/dev/null \
     || python3 -m pip install -q --break-system-packages protobuf
 
