@@ -62,6 +62,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Log output shared by both executables: swift-log's text lines or one JSON object per line.
+        .target(
+            name: "RelayLogging",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
         // libcurl, with typed setters for the variadic curl_easy_setopt.
         .systemLibrary(
             name: "CCurl",
@@ -76,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Relay",
                 "RelayProtocol",
+                "RelayLogging",
                 "CCurl",
                 "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -91,6 +97,7 @@ let package = Package(
             dependencies: [
                 "Gateway",
                 "RelayProtocol",
+                "RelayLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -107,6 +114,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Development helper: a local HTTPS target with its own CA (demo, benchmarks).
@@ -119,6 +127,10 @@ let package = Package(
             ]
         ),
 
+        .testTarget(
+            name: "RelayLoggingTests",
+            dependencies: ["RelayLogging", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "RelayProtocolTests", dependencies: ["RelayProtocol"], exclude: ["protobuf_crosscheck.py"]),
         .testTarget(
             name: "TunnelIOTests",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import RelayLogging
 
 /// The `relay-init` command: parses, validates, then hands over to `RelayInitFlow`.
 public struct RelayInit: ParsableCommand {
@@ -71,22 +72,11 @@ public struct RelayInit: ParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
-        LogSetup.bootstrap(level: settings.logLevel)
+        settings.logFormat.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "relay-init")
         supervisor.harden(logger: logger)
 
         let flow = RelayInitFlow(settings: settings, inheritedEnvironment: inheritedEnvironment, supervisor: supervisor, logger: logger)
         throw ExitCode(flow.run())
-    }
-}
-
-/// Logs go to stderr, at `--log-level`. Bootstrapped once, before the first logger is made.
-enum LogSetup {
-    static func bootstrap(level: Logger.Level) {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
     }
 }

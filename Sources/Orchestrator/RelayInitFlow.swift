@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Relay
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,18 @@ struct RelayInitFlow {
     /// Stopping a sidecar: open tunnels get this long to finish.
     static let sidecarGrace = TimeAmount.seconds(5)
 
+    /// Runs everything and returns relay-init's exit status, after one summary line.
     func run() -> Int32 {
+        let (status, totals) = self.runUntilExit()
+        var line = "exiting with status \(status)"
+        if let totals {
+            line += "; relay: \(totals)"
+        }
+        self.logger.info("\(line)")
+        return status
+    }
+
+    private func runUntilExit() -> (status: Int32, relayTotals: RelayTotals?) {
         let environment = ProcessEnvironment.dictionary(self.inheritedEnvironment)
         let setup = InterruptibleSetup<Result<ActiveProxy, SetupError>>()
         let stopSignals = self.settings.isSidecar ? Supervisor.stopSignals : Supervisor.stopRequestSignals
@@ -45,8 +57,8 @@ struct RelayInitFlow {
             // Stopped before the command ran: a sidecar stops as on any SIGTERM (0), a wrapper
             // as its command would have (128+N).
             self.logger.notice("received signal \(signal) during set-up; stopping")
-            self.tearDown(try? result?.get(), grace: .zero)
-            return self.settings.isSidecar ? 0 : 128 + signal
+            let totals = self.tearDown(try? result?.get(), grace: .zero)
+            return (self.settings.isSidecar ? 0 : 128 + signal, totals)
         }
 
         let proxy: ActiveProxy?
@@ -56,7 +68,7 @@ struct RelayInitFlow {
             if self.settings.isSidecar || self.settings.failClosed {
                 let why = self.settings.isSidecar ? "sidecar mode has no command to run unproxied" : "--fail-closed"
                 self.logger.error("setup failed, exiting \(ExitStatus.setupFailed) (\(why)): \(error.description)")
-                return ExitStatus.setupFailed
+                return (ExitStatus.setupFailed, nil)
             }
             // Fail open: one warning line, an env file that says so, the command unproxied.
             self.logger.warning("proxy disabled, running the command without it: \(error.description)")
@@ -74,11 +86,10 @@ struct RelayInitFlow {
         return self.runCommand(proxy: proxy, environment: environment)
     }
 
-    private func runCommand(proxy: ActiveProxy?, environment: [String: String]) -> Int32 {
+    private func runCommand(proxy: ActiveProxy?, environment: [String: String]) -> (Int32, RelayTotals?) {
         if let signal = self.supervisor.takePendingStopRequest() {
             self.logger.notice("received signal \(signal) during set-up; not starting '\(self.settings.command[0])'")
-            self.tearDown(proxy, grace: Self.childExitGrace)
-            return 128 + signal
+            return (128 + signal, self.tearDown(proxy, grace: Self.childExitGrace))
         }
         let childEnvironment = ProxyEnvironment.childEnvironment(inherited: self.inheritedEnvironment, adding: proxy?.variables ?? [])
         let child: pid_t
@@ -86,26 +97,24 @@ struct RelayInitFlow {
             child = try self.supervisor.spawn(self.settings.command, environment: childEnvironment, searchPath: environment["PATH"])
         } catch {
             self.logger.error("\(error)")
-            self.tearDown(proxy, grace: Self.childExitGrace)
-            return error.exitCode
+            return (error.exitCode, self.tearDown(proxy, grace: Self.childExitGrace))
         }
         self.logger.debug("started '\(self.settings.command[0])' as pid \(child)")
         let outcome = self.supervisor.supervise(child: child, logger: self.logger)
         self.logger.debug("'\(self.settings.command[0])' \(outcome)")
-        self.tearDown(proxy, grace: Self.childExitGrace)
-        return outcome.exitCode
+        return (outcome.exitCode, self.tearDown(proxy, grace: Self.childExitGrace))
     }
 
-    private func runSidecar(_ proxy: ActiveProxy) -> Int32 {
+    private func runSidecar(_ proxy: ActiveProxy) -> (Int32, RelayTotals?) {
         let signal = self.supervisor.waitForStopSignal(logger: self.logger)
         self.logger.info("received signal \(signal), stopping: open tunnels get up to 5 s")
-        self.tearDown(proxy, grace: Self.sidecarGrace)
-        return 0
+        return (0, self.tearDown(proxy, grace: Self.sidecarGrace))
     }
 
     /// Stops the relay (bounded, so a stuck tunnel cannot keep relay-init alive) and removes
-    /// the env file, whose port is dead from now on.
-    private func tearDown(_ proxy: ActiveProxy?, grace: TimeAmount) {
+    /// the env file, whose port is dead from now on. Returns the relay's totals, if it ran.
+    @discardableResult
+    private func tearDown(_ proxy: ActiveProxy?, grace: TimeAmount) -> RelayTotals? {
         if let relay = proxy?.relay {
             let bound = Duration.nanoseconds(grace.nanoseconds) + .seconds(2)
             if Blocking.wait(timeout: bound, { await relay.shutdown(gracePeriod: grace) }) == nil {
@@ -117,5 +126,6 @@ struct RelayInitFlow {
         } catch {
             self.logger.warning("could not remove the env file: \(error)")
         }
+        return proxy?.relay.totals
     }
 }

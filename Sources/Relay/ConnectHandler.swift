@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import RelayProtocol
@@ -18,7 +18,7 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         case readingHead(ConnectHeadParser)
         /// The WebSocket is being opened; `pending` holds client bytes that followed the head.
-        case connecting(ConnectRequest, attempt: WebSocketConnector.Attempt, pending: ByteBuffer)
+        case connecting(ConnectRequest, attempt: WebSocketConnector.Attempt, pending: ByteBuffer, startedAt: NIODeadline)
         /// Glued; this handler is on its way out of the pipeline.
         case tunnelling
         /// An error response is being written, or the client went away.
@@ -33,9 +33,11 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let connector: WebSocketConnector
     private let credentials: String
     private let logger: Logger
+    private let tunnelLog: TunnelLog
 
-    init(connector: WebSocketConnector, sessionID: String, token: String, logger: Logger) {
+    init(connector: WebSocketConnector, sessionID: String, token: String, tunnelLog: TunnelLog, logger: Logger) {
         self.connector = connector
+        self.tunnelLog = tunnelLog
         // Computed once per tunnel; never logged.
         self.credentials = Data("\(sessionID):\(token)".utf8).base64EncodedString()
         self.logger = logger
@@ -53,13 +55,16 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     self.openTunnel(for: request, context: context)
                 }
             } catch {
-                self.logger.debug("refusing client request: \(error)")
+                self.tunnelLog.record(
+                    target: "-", outcome: .refused(status: error.statusCode, why: "\(error)"),
+                    bytesUp: 0, bytesDown: 0, startedAt: .now()
+                )
                 self.respondAndClose(error.response, context: context)
             }
-        case .connecting(let request, let attempt, var pending):
+        case .connecting(let request, let attempt, var pending, let startedAt):
             var bytes = bytes
             pending.writeBuffer(&bytes)
-            self.state = .connecting(request, attempt: attempt, pending: pending)
+            self.state = .connecting(request, attempt: attempt, pending: pending, startedAt: startedAt)
         case .tunnelling, .closed:
             break
         }
@@ -67,7 +72,7 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func read(context: ChannelHandlerContext) {
         // Backpressure before the tunnel exists: early data is buffered up to a bound.
-        if case .connecting(_, _, let pending) = self.state, pending.readableBytes >= Self.maximumPendingBytes {
+        if case .connecting(_, _, let pending, _) = self.state, pending.readableBytes >= Self.maximumPendingBytes {
             self.readHeldBack = true
             return
         }
@@ -75,9 +80,11 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .connecting(let request, let attempt, _) = self.state {
-            self.logger.debug("client left during the WebSocket handshake", metadata: ["target": "\(request.authority)"])
+        if case .connecting(let request, let attempt, _, let startedAt) = self.state {
             attempt.cancel()
+            self.tunnelLog.record(
+                target: request.authority, outcome: .clientLeftDuringHandshake, bytesUp: 0, bytesDown: 0, startedAt: startedAt
+            )
         }
         self.state = .closed
         context.fireChannelInactive()
@@ -90,7 +97,7 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func openTunnel(for request: ConnectRequest, context: ChannelHandlerContext) {
         let attempt = self.connector.connect(on: context.eventLoop)
-        self.state = .connecting(request, attempt: attempt, pending: request.leftover)
+        self.state = .connecting(request, attempt: attempt, pending: request.leftover, startedAt: .now())
         attempt.future.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let webSocket):
@@ -102,7 +109,7 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func tunnelOpened(_ webSocket: Channel, context: ChannelHandlerContext) {
-        guard case .connecting(let request, _, let pending) = self.state else {
+        guard case .connecting(let request, _, let pending, let startedAt) = self.state else {
             // The client is gone: abandon the WebSocket.
             webSocket.close(promise: nil)
             return
@@ -136,18 +143,33 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Reads may have been held back while nobody could take the bytes: start both sides.
         webSocket.read()
         context.channel.read()
-        self.logger.debug("tunnel open", metadata: ["target": "\(request.authority)"])
+        self.logger.trace("tunnel open", metadata: ["target": "\(request.authority)"])
+
+        // The client's channel closes last whoever ends the tunnel (the glue closes it after the
+        // WebSocket), so by then both sides' counts and endings are final.
+        let (tunnelLog, earlyBytes) = (self.tunnelLog, pending.readableBytes)
+        context.channel.closeFuture.assumeIsolated().whenComplete { _ in
+            let outcome = TunnelOutcome(client: clientSide.ending, gateway: gatewaySide.ending, relayStopping: tunnelLog.isStopping)
+            tunnelLog.record(
+                target: request.authority, outcome: outcome,
+                bytesUp: earlyBytes + gatewaySide.bytesFromPartner, bytesDown: clientSide.bytesFromPartner,
+                startedAt: startedAt
+            )
+        }
     }
 
     private func tunnelFailed(_ error: Error, context: ChannelHandlerContext) {
-        guard case .connecting(let request, _, _) = self.state else { return }
-        let response: String
+        guard case .connecting(let request, _, _, let startedAt) = self.state else { return }
+        let (response, status): (String, Int)
         if case WebSocketConnectError.timedOut = error {
-            response = RelayResponse.gatewayTimeout
+            (response, status) = (RelayResponse.gatewayTimeout, 504)
         } else {
-            response = RelayResponse.badGateway
+            (response, status) = (RelayResponse.badGateway, 502)
         }
         self.logger.warning("tunnel to \(request.authority) failed: \(error)")
+        self.tunnelLog.record(
+            target: request.authority, outcome: .openFailed(status: status, why: "\(error)"), bytesUp: 0, bytesDown: 0, startedAt: startedAt
+        )
         self.respondAndClose(response, context: context)
     }
 

@@ -14,6 +14,7 @@ public enum Relay {
         let sessionID = configuration.sessionID
         let token = configuration.token
         let logger = configuration.logger
+        let tunnelLog = TunnelLog(logger: logger)
 
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -25,13 +26,13 @@ public enum Relay {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectHandler(connector: connector, sessionID: sessionID, token: token, logger: logger)
+                        ConnectHandler(connector: connector, sessionID: sessionID, token: token, tunnelLog: tunnelLog, logger: logger)
                     )
                 }
             }
             .bind(host: configuration.listenHost, port: configuration.listenPort)
             .get()
-        return RunningRelay(serverChannel: server, connections: connections, logger: logger)
+        return RunningRelay(serverChannel: server, connections: connections, tunnelLog: tunnelLog, logger: logger)
     }
 }
 
@@ -43,17 +44,22 @@ public final class RunningRelay: Sendable {
 
     private let serverChannel: Channel
     private let connections: ConnectionRegistry
+    private let tunnelLog: TunnelLog
     private let logger: Logger
 
-    init(serverChannel: Channel, connections: ConnectionRegistry, logger: Logger) {
+    init(serverChannel: Channel, connections: ConnectionRegistry, tunnelLog: TunnelLog, logger: Logger) {
         self.serverChannel = serverChannel
         self.connections = connections
+        self.tunnelLog = tunnelLog
         self.logger = logger
         self.localAddress = serverChannel.localAddress!
     }
 
     /// Client connections currently open (tunnels and connections still sending their head).
     public var openConnections: Int { self.connections.count }
+
+    /// Tunnels, errors and bytes since the relay started (final once `shutdown` returns).
+    public var totals: RelayTotals { self.tunnelLog.totals }
 
     /// Stops accepting, then gives open tunnels up to `gracePeriod` to finish before closing them.
     public func shutdown(gracePeriod: TimeAmount = .zero) async {
@@ -62,6 +68,7 @@ public final class RunningRelay: Sendable {
             self.logger.info("waiting up to \(Double(gracePeriod.nanoseconds) / 1e9) s for \(self.connections.count) open tunnels")
             await self.connections.waitUntilEmpty(timeout: gracePeriod, on: self.serverChannel.eventLoop)
         }
+        self.tunnelLog.markStopping()
         let remaining = self.connections.all
         for channel in remaining {
             channel.close(promise: nil)

@@ -24,6 +24,19 @@ public final class GlueHandler: ChannelDuplexHandler {
     /// Bytes this handler's channel received from the partner (written out on this channel).
     public private(set) var bytesFromPartner = 0
 
+    /// How this handler's own channel ended the tunnel, when it was the first of the two to end
+    /// (for the tunnel's log line); `nil` while it is open or when the partner ended first.
+    public private(set) var ending: Ending?
+
+    public enum Ending {
+        /// The channel closed (or was closed from outside the glue).
+        case closed
+        /// The peer sent EOF.
+        case endOfInput
+        /// An error was caught on this channel (a reset, an invalid message, …).
+        case error(any Error)
+    }
+
     private init(responseIfPartnerSentNothing: ByteBuffer?) {
         self.responseIfPartnerSentNothing = responseIfPartnerSentNothing
     }
@@ -100,6 +113,7 @@ public final class GlueHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        self.recordEnding(.closed)
         self.partner?.partnerClosed()
         self.partner = nil
         context.fireChannelInactive()
@@ -109,6 +123,7 @@ public final class GlueHandler: ChannelDuplexHandler {
         // With half-closure allowed, EOF arrives as an event: the protocol cannot carry a
         // half-close, so EOF ends the tunnel (after the bytes already read are sent).
         if let event = event as? ChannelEvent, case .inputClosed = event {
+            self.recordEnding(.endOfInput)
             self.partner?.partnerClosed()
             self.partner = nil
             context.close(promise: nil)
@@ -117,7 +132,15 @@ public final class GlueHandler: ChannelDuplexHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.recordEnding(.error(error))
         context.close(promise: nil)
+    }
+
+    /// Only the first cause counts, and only if the partner had not ended the tunnel already.
+    private func recordEnding(_ ending: Ending) {
+        if self.ending == nil, !self.closingAfterPartner {
+            self.ending = ending
+        }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {

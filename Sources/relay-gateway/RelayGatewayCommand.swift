@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Gateway
 import Logging
+import RelayLogging
 import NIOCore
 
 /// `relay-gateway`: the command line of SPEC §7 around `Gateway.start`.
@@ -87,19 +88,18 @@ struct RelayGatewayCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
     var logLevel = "info"
 
+    @Option(help: ArgumentHelp("text (for people) or json (one object per line, for log collectors).", valueName: "FORMAT"))
+    var logFormat = "text"
+
     /// Every check of the command line, so that bad usage exits 64 before anything starts.
     func validate() throws {
         _ = try self.makeConfiguration(logger: Logger(label: "relay-gateway"))
         _ = try self.parsedLogLevel()
+        _ = try self.parsedLogFormat()
     }
 
     func run() async throws {
-        let level = try self.parsedLogLevel()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try self.parsedLogFormat().bootstrap(level: try self.parsedLogLevel())
         let logger = Logger(label: "relay-gateway")
         let configuration = try self.makeConfiguration(logger: logger)
 
@@ -122,10 +122,17 @@ struct RelayGatewayCommand: AsyncParsableCommand {
     }
 
     private func parsedLogLevel() throws -> Logger.Level {
-        guard let level = Logger.Level(rawValue: self.logLevel.lowercased()) else {
+        guard let level = LogFormat.level(parsing: self.logLevel) else {
             throw ValidationError("unknown log level \"\(self.logLevel)\": use trace, debug, info, notice, warning, error or critical")
         }
         return level
+    }
+
+    private func parsedLogFormat() throws -> LogFormat {
+        guard let format = LogFormat(parsing: self.logFormat) else {
+            throw ValidationError("unknown log format \"\(self.logFormat)\": use text or json")
+        }
+        return format
     }
 
     private func makeConfiguration(logger: Logger) throws -> GatewayConfiguration {

@@ -42,7 +42,8 @@ final class Testbed: Sendable {
         relayToken: String = Testbed.token,
         secureGateway: Bool = false,
         relayTrustsCA: Bool = true,
-        handshakeTimeout: TimeAmount = .seconds(30)
+        handshakeTimeout: TimeAmount = .seconds(30),
+        relayLogger: Logger? = nil
     ) async throws -> Testbed {
         let directory = try TemporaryDirectory()
         let ca = TestCA()
@@ -73,8 +74,8 @@ final class Testbed: Sendable {
             )
         )
         let scheme = secureGateway ? "wss" : "ws"
-        var relayLogger = Logger(label: "test-relay")
-        relayLogger.logLevel = .warning
+        var defaultRelayLogger = Logger(label: "test-relay")
+        defaultRelayLogger.logLevel = .warning
         let relay = try await Relay.start(
             RelayConfiguration(
                 webSocketURL: WebSocketURL("\(scheme)://localhost:\(gateway.port)/v1/code/upstreamproxy/ws")!,
@@ -82,7 +83,7 @@ final class Testbed: Sendable {
                 token: relayToken,
                 trustRootsFile: relayTrustsCA ? caPath : nil,
                 handshakeTimeout: handshakeTimeout,
-                logger: relayLogger
+                logger: relayLogger ?? defaultRelayLogger
             )
         )
         return Testbed(directory: directory, caPath: caPath, target: target, echo: echo, gateway: gateway, relay: relay)

@@ -26,6 +26,42 @@ import TestSupport
         #expect(try await process.wait(timeout: .seconds(10)) == 0)
     }
 
+    /// `--log-format json`: every stderr line is one JSON object; a tunnel's line carries its
+    /// fields. (The listening line on stdout stays plain: scripts read it.)
+    @Test func jsonLogsAreOneObjectPerLine() async throws {
+        let process = try TestProcess.start(
+            try Binaries.locate("relay-gateway"),
+            ["--listen", "127.0.0.1:0", "--token", "s1:secret", "--insecure-http", "--log-format", "json"]
+        )
+        let line = try await process.waitForLine(containing: Self.listeningPrefix, timeout: .seconds(20))
+        let port = try ListenAddress(parsing: String(line.dropFirst(Self.listeningPrefix.count))).port
+        let echo = try await EchoServer.start()
+        try await GatewayClient.withTunnel(port: port, token: "secret") { tunnel in
+            try await tunnel.sendConnect(target: "127.0.0.1:\(echo.port)", credentials: BasicCredentials(session: "s1", token: "secret"))
+            #expect(try await tunnel.readResponseHead() == "HTTP/1.1 200 Connection Established\r\n\r\n")
+        }
+        _ = try await process.waitForLine(containing: "tunnel closed", timeout: .seconds(20))
+        process.terminate(signal: SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(10)) == 0)
+        await echo.shutdown()
+
+        let lines = process.stderr.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        var tunnelLine: [String: Any]?
+        for line in lines {
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)"
+            )
+            #expect(object["logger"] as? String == "relay-gateway")
+            #expect(object["time"] is String && object["level"] is String)
+            if object["message"] as? String == "tunnel closed" { tunnelLine = object }
+        }
+        let tunnel = try #require(tunnelLine)
+        #expect(tunnel["outcome"] as? String == "client closed")
+        #expect(tunnel["bytes_down"] is String)
+        #expect(!process.stderr.contains("secret"))
+    }
+
     @Test func exitsZeroOnSIGINTWithATunnelOpenAndPrintsIPv6InBrackets() async throws {
         let process = try TestProcess.start(
             try Binaries.locate("relay-gateway"), ["--listen", "[::1]:0", "--token", "s1:secret", "--insecure-http"]
@@ -69,6 +105,7 @@ import TestSupport
         ["--token", "s:t", "--insecure-http", "--dial-timeout", "0"],
         ["--token", "s:t", "--insecure-http", "--max-tunnels-per-session", "0"],
         ["--token", "s:t", "--insecure-http", "--log-level", "chatty"],
+        ["--token", "s:t", "--insecure-http", "--log-format", "xml"],
         ["--token", "s:t", "--token", "s:u", "--insecure-http"],
         ["--tokens-file", "/nonexistent/tokens", "--insecure-http"],
         ["--token", "s:t", "--insecure-http", "--bogus"],

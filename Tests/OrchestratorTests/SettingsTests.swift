@@ -28,6 +28,7 @@ import Testing
         #expect(settings.keepalive == 30)
         #expect(settings.handshakeTimeout == 10)
         #expect(settings.logLevel == .info)
+        #expect(settings.logFormat == .text)
         #expect(settings.command == [])
         #expect(settings.isSidecar)
     }
@@ -52,6 +53,7 @@ import Testing
         ("--keepalive", "RELAY_INIT_KEEPALIVE", "1.5", "2.5", { String($0.keepalive) }),
         ("--handshake-timeout", "RELAY_INIT_HANDSHAKE_TIMEOUT", "3", "4", { String($0.handshakeTimeout) }),
         ("--log-level", "RELAY_INIT_LOG_LEVEL", "debug", "error", { $0.logLevel.rawValue }),
+        ("--log-format", "RELAY_INIT_LOG_FORMAT", "text", "json", { $0.logFormat.rawValue }),
     ]
 
     @Test(arguments: 0..<Self.valueOptions.count)
@@ -149,6 +151,7 @@ import Testing
         (["--handshake-timeout", "0"], [:], "--handshake-timeout"),
         (["--handshake-timeout", "0.0"], [:], "--handshake-timeout"),
         (["--log-level", "verbose"], [:], "--log-level"),
+        (["--log-format", "xml"], [:], "--log-format"),
         (["--listen", "::1:0"], [:], "--listen"),
         (["--listen", "127.0.0.1"], [:], "--listen"),
         (["--listen", "127.0.0.1:65536"], [:], "--listen"),
@@ -170,6 +173,7 @@ import Testing
         ([], ["RELAY_INIT_KEEPALIVE": "-1"], "RELAY_INIT_KEEPALIVE"),
         ([], ["RELAY_INIT_LISTEN": "nowhere"], "RELAY_INIT_LISTEN"),
         ([], ["RELAY_INIT_LOG_LEVEL": "loud"], "RELAY_INIT_LOG_LEVEL"),
+        ([], ["RELAY_INIT_LOG_FORMAT": "logfmt"], "RELAY_INIT_LOG_FORMAT"),
         ([], ["RELAY_INIT_GATEWAY": "gw.example"], "RELAY_INIT_GATEWAY"),
         ([], ["RELAY_INIT_FAIL_CLOSED": "maybe"], "RELAY_INIT_FAIL_CLOSED"),
         ([], ["RELAY_INIT_INSTALL_SYSTEM_TRUST": "2"], "RELAY_INIT_INSTALL_SYSTEM_TRUST"),
@@ -206,6 +210,7 @@ import Testing
         (["npm", "install"], [:], "npm"),
         ([], ["RELAY_INIT_FAIL_CLOSED": "perhaps"], "RELAY_INIT_FAIL_CLOSED"),
         ([], ["RELAY_INIT_LOG_LEVEL": "chatty"], "RELAY_INIT_LOG_LEVEL"),
+        (["--log-format", "yaml"], [:], "--log-format"),
         (["--", "true"], ["RELAY_INIT_HANDSHAKE_TIMEOUT": "0"], "RELAY_INIT_HANDSHAKE_TIMEOUT"),
     ])
     func badUsageExits64(arguments: [String], environment: [String: String], mention: String) async throws {
@@ -228,7 +233,7 @@ import Testing
         let flags = [
             "--gateway", "--ws-url", "--ca-url", "--session-id", "--token-file", "--token-url", "--listen",
             "--env-file", "--ca-bundle", "--system-ca", "--install-system-trust", "--no-proxy", "--fail-closed",
-            "--keepalive", "--handshake-timeout", "--log-level", "--version", "--help",
+            "--keepalive", "--handshake-timeout", "--log-level", "--log-format", "--version", "--help",
         ]
         for flag in flags {
             #expect(help.contains(flag), "help lacks \(flag)")

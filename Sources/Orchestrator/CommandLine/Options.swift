@@ -144,6 +144,15 @@ public struct Options: ParsableArguments, Sendable {
     )
     public var logLevel: String?
 
+    @Option(
+        name: .customLong("log-format"),
+        help: ArgumentHelp(
+            "text (for people) or json (one object per line, for log collectors). Env: RELAY_INIT_LOG_FORMAT. Default: text.",
+            valueName: "FORMAT"
+        )
+    )
+    public var logFormat: String?
+
     // `.postTerminator`, not `.captureForPassthrough`: only what follows `--` is the
     // command, so `relay-init --listen x -- cmd --listen y` gives `cmd` its own flags, and a
     // command typed without `--` is a usage error instead of a silent misparse.

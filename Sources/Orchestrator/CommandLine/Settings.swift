@@ -1,5 +1,6 @@
 import RelayProtocol
 import Logging
+import RelayLogging
 import NIOCore
 import Relay
 
@@ -43,6 +44,7 @@ public struct Settings: Sendable, Equatable {
     /// Seconds, > 0.
     public var handshakeTimeout: Double
     public var logLevel: Logger.Level
+    public var logFormat: LogFormat
     /// Empty in sidecar mode.
     public var command: [String]
 
@@ -61,6 +63,7 @@ public struct Settings: Sendable, Equatable {
         public static let keepalive = 30.0
         public static let handshakeTimeout = 10.0
         public static let logLevel = Logger.Level.info
+        public static let logFormat = LogFormat.text
         public static let webSocketPath = "v1/code/upstreamproxy/ws"
         public static let caCertPath = "v1/code/upstreamproxy/ca-cert"
     }
@@ -133,12 +136,21 @@ public struct Settings: Sendable, Equatable {
 
         let logLevel: Logger.Level
         if let value = lookup.value(options.logLevel, flag: "--log-level", variable: "RELAY_INIT_LOG_LEVEL") {
-            guard let level = Logger.Level(rawValue: value.text.lowercased()) else {
+            guard let level = LogFormat.level(parsing: value.text) else {
                 throw UsageError("\(value.origin) '\(value.text)' is not a log level: use trace, debug, info, notice, warning, error or critical")
             }
             logLevel = level
         } else {
             logLevel = Defaults.logLevel
+        }
+        let logFormat: LogFormat
+        if let value = lookup.value(options.logFormat, flag: "--log-format", variable: "RELAY_INIT_LOG_FORMAT") {
+            guard let format = LogFormat(parsing: value.text) else {
+                throw UsageError("\(value.origin) '\(value.text)' is not a log format: use text or json")
+            }
+            logFormat = format
+        } else {
+            logFormat = Defaults.logFormat
         }
 
         return Settings(
@@ -158,6 +170,7 @@ public struct Settings: Sendable, Equatable {
             keepalive: keepalive,
             handshakeTimeout: handshakeTimeout,
             logLevel: logLevel,
+            logFormat: logFormat,
             command: options.command
         )
     }

@@ -142,7 +142,7 @@ struct ProxySetup: Sendable {
             trustRootsFile: self.settings.caBundle,
             handshakeTimeout: self.settings.handshakeTimeoutAmount,
             keepaliveInterval: self.settings.keepaliveInterval,
-            logger: Logger(label: "relay")
+            logger: self.logger
         )
         switch Blocking.wait({ try await Relay.start(configuration) }) {
         case .success(let relay)?:
