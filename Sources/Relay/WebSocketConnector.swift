@@ -106,9 +106,9 @@ struct WebSocketConnector: Sendable {
                         let tls = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
-                    let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeOutcome>(
+                    // NIO's upgrader, but frames are masked in one word-wide pass (MaskingFrameEncoder).
+                    let upgrader = MaskingWebSocketClientUpgrader<UpgradeOutcome>(
                         maxFrameSize: maximumMessageSize,
-                        enableAutomaticErrorHandling: false,
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(

@@ -94,13 +94,15 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         let frame = Self.unwrapInboundIn(data)
         switch frame.opcode {
         case .binary where self.fragments == nil:
+            // Unmasked in one word-wide pass; NIO's `unmaskedData` copies, then unmasks byte by byte.
+            let payload = frame.fastUnmaskedData(allocator: context.channel.allocator)
             if frame.fin {
-                self.deliver(message: frame.unmaskedData, context: context)
+                self.deliver(message: payload, context: context)
             } else {
-                self.fragments = frame.unmaskedData
+                self.fragments = payload
             }
         case .continuation where self.fragments != nil:
-            var payload = frame.unmaskedData
+            var payload = frame.fastUnmaskedData(allocator: context.channel.allocator)
             guard self.fragments!.readableBytes + payload.readableBytes <= self.configuration.maximumMessageSize else {
                 return self.fail(.messageTooLarge(self.configuration.maximumMessageSize), context: context)
             }
