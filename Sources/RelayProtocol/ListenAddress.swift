@@ -33,6 +33,36 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
+    /// Whether only this machine can reach the address: `localhost`, 127.0.0.0/8, `::1`
+    /// (in any spelling) and IPv4-mapped 127.0.0.0/8. Anything else, `0.0.0.0` and `::`
+    /// included, is reachable from elsewhere.
+    public var isLoopback: Bool {
+        if self.host.lowercased() == "localhost" { return true }
+        if let octets = Self.ipv4Octets(self.host) { return octets[0] == 127 }
+        guard self.host.contains(":") else { return false }
+        let lower = self.host.lowercased()
+        if lower.hasPrefix("::ffff:"), let octets = Self.ipv4Octets(String(lower.dropFirst(7))) {
+            return octets[0] == 127
+        }
+        // ::1 however it is spelled: every group zero but a last group of 1.
+        let halves = lower.split(separator: "::", omittingEmptySubsequences: false)
+        guard halves.count <= 2, !halves.contains(where: { $0.hasPrefix(":") || $0.hasSuffix(":") }) else { return false }
+        let groups = halves.flatMap { $0.split(separator: ":", omittingEmptySubsequences: true) }
+        guard groups.allSatisfy({ $0.count <= 4 && $0.allSatisfy(\.isHexDigit) }), let last = groups.last else { return false }
+        guard halves.count == 2 || groups.count == 8 else { return false }
+        return UInt16(last, radix: 16) == 1 && groups.dropLast().allSatisfy { UInt16($0, radix: 16) == 0 }
+    }
+
+    private static func ipv4Octets(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        let octets = parts.compactMap { part -> Int? in
+            guard (1...3).contains(part.count), part.allSatisfy(\.isASCII), part.allSatisfy(\.isNumber) else { return nil }
+            return Int(part).flatMap { $0 <= 255 ? $0 : nil }
+        }
+        return octets.count == 4 ? octets : nil
+    }
+
     /// `host:port`, with brackets around IPv6 addresses.
     public var description: String {
         self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"

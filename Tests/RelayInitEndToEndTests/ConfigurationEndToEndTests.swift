@@ -61,6 +61,9 @@ struct ConfigurationEndToEndTests {
             let port = lines.first?.split(separator: "=").last ?? ""
             #expect(lines.first == "proxy=\(proxyPrefix)\(port) port=\(port)", "\(stack.report(result))")
             #expect(lines.dropFirst().joined(separator: "\n") == "hello from target\n", "\(stack.report(result))")
+            // Reachable from elsewhere: SPEC §2 allows it, relay-init warns (issue #4's security rule).
+            let warned = result.stderr.contains("warning") && result.stderr.contains("not only on loopback")
+            #expect(warned == listen.hasPrefix("0.0.0.0"), "\(stack.report(result))")
         }
     }
 

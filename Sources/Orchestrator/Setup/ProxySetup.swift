@@ -77,6 +77,13 @@ struct ProxySetup: Sendable {
         let relay = try self.startRelay(webSocketURL: webSocketURL, sessionID: sessionID, token: token)
         let variables = try self.writeEnvFile(for: relay)
         self.logger.info("relay listening on \(ProxyEnvironment.proxyURL(for: relay.localAddress)) for \(webSocketURL); env file \(self.settings.envFile), CA bundle \(self.settings.caBundle)")
+        if !self.settings.listen.isLoopback {
+            // SPEC §2 allows any address (`0.0.0.0` for a sidecar that other containers use);
+            // the relay adds this session's credentials to every tunnel, so say so loudly.
+            self.logger.warning(
+                "the relay listens on \(ListenAddress(host: self.settings.listen.host, port: relay.port)), not only on loopback: anyone who can reach it can tunnel with this session's credentials"
+            )
+        }
 
         if case .file(let path) = source {
             do {

@@ -1,5 +1,6 @@
 import CSystemShims
-import Foundation
+import Dispatch
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -31,7 +32,7 @@ final class InterruptibleSetup<Result: Sendable>: @unchecked Sendable {
         case stopped(signal: CInt, result: Result?)
     }
 
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var state = State.fetching
     private let mainThread = pthread_self()
     /// Set-up tells the main thread that it finished with this signal (blocked from the start
@@ -50,7 +51,8 @@ final class InterruptibleSetup<Result: Sendable>: @unchecked Sendable {
 
     /// Runs `work` on a new thread and waits for it or for one of `stopSignals`.
     func run(stopSignals: [CInt], _ work: @escaping @Sendable (InterruptibleSetup) -> Result) -> Outcome {
-        let thread = Thread {
+        // A thread of its own (not the shared pool): set-up blocks in libcurl.
+        DispatchQueue(label: "relay-init.setup").async {
             let result = work(self)
             let wake = self.lock.withLock { () -> Bool in
                 guard case .abandoned = self.state else {
@@ -61,7 +63,6 @@ final class InterruptibleSetup<Result: Sendable>: @unchecked Sendable {
             }
             if wake { pthread_kill(self.mainThread, Self.wakeSignal) }
         }
-        thread.start()
 
         var waitSet = sigset_t()
         sigemptyset(&waitSet)
