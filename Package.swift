@@ -39,6 +39,7 @@ let package = Package(
             dependencies: [
                 "RelayProtocol",
                 "TunnelIO",
+                "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,7 +74,7 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
-        // prctl and posix_spawn extensions for the init's supervision (header-only).
+        // prctl, posix_spawn extensions and malloc_trim (header-only).
         .systemLibrary(name: "CSystemShims"),
         // relay-init's orchestration: options, token, CA, env file, supervision.
         .target(

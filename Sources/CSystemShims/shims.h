@@ -2,13 +2,28 @@
 #define RELAY_INIT_SYSTEM_SHIMS_H
 
 // Process calls Swift cannot reach directly: variadic ones, and glibc ones declared only
-// under _GNU_SOURCE. Used by relay-init's supervision.
+// under _GNU_SOURCE or in headers outside Swift's Glibc module. Used by relay-init's
+// supervision and the relay's memory trim.
 
 #include <errno.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 
 #include <signal.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+// glibc's malloc_trim (malloc.h is not part of Swift's Glibc module): returns the free pages
+// of every arena to the kernel. 0 where there is no such call.
+static inline int relay_malloc_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
 
 // SIGRTMIN is a function call in glibc, which Swift does not import as a constant.
 static inline int relay_sigrtmin(void) {

@@ -33,12 +33,17 @@ final class TunnelHandler: ChannelDuplexHandler {
 
         static func tcp(timeout: TimeAmount) -> Dialer {
             Dialer(timeout: timeout) { host, port, eventLoop in
-                ClientBootstrap(group: eventLoop)
+                let bootstrap = ClientBootstrap(group: eventLoop)
                     .connectTimeout(timeout)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     // Nothing may be read from the target before the glue is in place, or it would be lost.
                     .channelOption(.autoRead, value: false)
-                    .connect(host: host, port: port)
+                // An IP address needs no lookup: NIO's resolver would still run getaddrinfo on
+                // another thread for it. Names go through NIO's resolver and Happy Eyeballs.
+                if let address = try? SocketAddress(ipAddress: host, port: port) {
+                    return bootstrap.connect(to: address)
+                }
+                return bootstrap.connect(host: host, port: port)
             }
         }
     }

@@ -84,21 +84,39 @@ final class ConnectionRegistry: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: Channel] = [:]
         var emptyWaiters: [EventLoopPromise<Void>] = []
+        /// Counts the times the registry became empty, so a trim scheduled for an earlier
+        /// quiet moment can tell that tunnels came and went since.
+        var emptyGeneration = 0
     }
 
     private let state = NIOLockedValueBox(State())
+
+    /// How long the relay must stay without connections before freed memory is handed back.
+    static let trimDelay = TimeAmount.seconds(1)
 
     func add(_ channel: Channel) {
         let id = ObjectIdentifier(channel)
         self.state.withLockedValue { $0.channels[id] = channel }
         channel.closeFuture.whenComplete { _ in
-            let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
+            let (waiters, generation) = self.state.withLockedValue { state -> ([EventLoopPromise<Void>], Int?) in
                 state.channels[id] = nil
-                guard state.channels.isEmpty else { return [] }
+                guard state.channels.isEmpty else { return ([], nil) }
+                state.emptyGeneration += 1
                 defer { state.emptyWaiters = [] }
-                return state.emptyWaiters
+                return (state.emptyWaiters, state.emptyGeneration)
             }
             waiters.forEach { $0.succeed(()) }
+            if let generation {
+                self.trimIfStillQuiet(generation: generation, on: channel.eventLoop)
+            }
+        }
+    }
+
+    /// The last connection closed: if none opens within `trimDelay`, return freed memory.
+    private func trimIfStillQuiet(generation: Int, on eventLoop: EventLoop) {
+        eventLoop.scheduleTask(in: Self.trimDelay) {
+            let quiet = self.state.withLockedValue { $0.channels.isEmpty && $0.emptyGeneration == generation }
+            if quiet { MemoryTrim.releaseFreeMemory() }
         }
     }
 

@@ -48,6 +48,8 @@ struct WebSocketConnector: Sendable {
     let handshakeTimeout: TimeAmount
     let keepaliveInterval: TimeAmount?
     let logger: Logger
+    /// Shared by all tunnels: the gateway's address is looked up once per 30 s, not per tunnel.
+    let resolver = GatewayResolver()
 
     init(configuration: RelayConfiguration) throws {
         self.url = configuration.webSocketURL
@@ -96,6 +98,7 @@ struct WebSocketConnector: Sendable {
         let serverHostname = Self.isIPAddress(self.url.host) ? nil : self.url.host
 
         let channel = ClientBootstrap(group: eventLoop)
+            .resolver(self.resolver.resolver(on: eventLoop))
             .connectTimeout(self.handshakeTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: RelayTuning.writeBufferWaterMark)

@@ -92,6 +92,8 @@ struct ProxySetup: Sendable {
                 self.logger.warning("could not delete the token file: \(error)")
             }
         }
+        // libcurl, OpenSSL and the bundle's bytes are done with: give their heap back.
+        MemoryTrim.releaseFreeMemory()
         return ActiveProxy(relay: relay, variables: variables)
     }
 
