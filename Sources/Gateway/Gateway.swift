@@ -50,6 +50,8 @@ public enum Gateway {
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
+                .childChannelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try services.initialize(channel) }
                 }

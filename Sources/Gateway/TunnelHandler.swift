@@ -36,6 +36,8 @@ final class TunnelHandler: ChannelDuplexHandler {
                 let bootstrap = ClientBootstrap(group: eventLoop)
                     .connectTimeout(timeout)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
+                    .channelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
                     // Nothing may be read from the target before the glue is in place, or it would be lost.
                     .channelOption(.autoRead, value: false)
                 // An IP address needs no lookup: NIO's resolver would still run getaddrinfo on

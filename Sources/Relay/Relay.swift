@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TunnelIO
 
 public enum Relay {
     /// Binds the CONNECT listener and returns once it accepts connections.
@@ -20,8 +21,8 @@ public enum Relay {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: RelayTuning.writeBufferWaterMark)
-            .childChannelOption(.recvAllocator, value: RelayTuning.receiveAllocator)
+            .childChannelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
+            .childChannelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
             .childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {

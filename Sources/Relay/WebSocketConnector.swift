@@ -101,8 +101,8 @@ struct WebSocketConnector: Sendable {
             .resolver(self.resolver.resolver(on: eventLoop))
             .connectTimeout(self.handshakeTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: RelayTuning.writeBufferWaterMark)
-            .channelOption(.recvAllocator, value: RelayTuning.receiveAllocator)
+            .channelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
+            .channelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tlsContext {

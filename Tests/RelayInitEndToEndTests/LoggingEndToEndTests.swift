@@ -40,7 +40,8 @@ struct LoggingEndToEndTests {
             let tunnel = try #require(tunnels.first)
             #expect(tunnel["level"] as? String == "debug")
             #expect(tunnel["target"] as? String == "target.test:\(stack.target.port)")
-            #expect(tunnel["outcome"] as? String == "client closed")
+            // curl and the target both close after the response; whichever is first ends it.
+            #expect(["client closed", "gateway closed"].contains(tunnel["outcome"] as? String ?? ""), "\(tunnel)")
             let up = try #require(Int(tunnel["bytes_up"] as? String ?? ""))
             let down = try #require(Int(tunnel["bytes_down"] as? String ?? ""))
             // A TLS handshake and one HTTP exchange went through each way.

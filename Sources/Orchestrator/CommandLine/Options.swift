@@ -63,7 +63,7 @@ public struct Options: ParsableArguments, Sendable {
     @Option(
         name: .customLong("listen"),
         help: ArgumentHelp(
-            "Relay listener; port 0 picks a free port, IPv6 in brackets ([::1]:0). Env: RELAY_INIT_LISTEN. Default: 127.0.0.1:0.",
+            "Relay listener; port 0 picks a free port, IPv6 in brackets ([::1]:0). A non-loopback address (0.0.0.0) works but is logged as a warning: whoever reaches it tunnels with this session. Env: RELAY_INIT_LISTEN. Default: 127.0.0.1:0.",
             valueName: "ADDR:PORT"
         )
     )
