@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing relay-init needs on Debian/Ubuntu (run as root),
 # and Python's protobuf runtime for the codec cross-check. Safe to run again.
+#
+#   scripts/install-deps.sh           build and test dependencies
+#   scripts/install-deps.sh --bench   also what bench/run uses: tini (start-up reference),
+#                                     matplotlib (the chart), perf (--perf), hyperfine, gcc
 set -euo pipefail
 
 packages=(libcurl4-openssl-dev curl git socat python3 python3-yaml ca-certificates util-linux procps shellcheck)
+case ${1:-} in
+    --bench) packages+=(tini python3-matplotlib linux-perf hyperfine gcc) ;;
+    "") ;;
+    *) echo "install-deps.sh: unknown argument '$1' (only --bench)" >&2; exit 64 ;;
+esac
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -24,6 +24,8 @@ enum WebSocketConnectError: Error, CustomStringConvertible {
         case .upgradeRefused(let status):
             "the gateway refused the WebSocket upgrade with \(status.code) \(status.reasonPhrase)"
                 + (status == .unauthorized ? " (check the session token)" : "")
+        case .failed(let error as HTTPParserError):
+            "the gateway's answer to the WebSocket upgrade is not HTTP (\(error))"
         case .failed(let error):
             "cannot reach the gateway: \(error)"
         case .cancelled:
@@ -50,9 +52,12 @@ struct WebSocketConnector: Sendable {
     let logger: Logger
     /// Shared by all tunnels: the gateway's address is looked up once per 30 s, not per tunnel.
     let resolver = GatewayResolver()
+    /// The gateway's address when the URL names it by IP: no lookup, no Happy Eyeballs.
+    let literalAddress: SocketAddress?
 
     init(configuration: RelayConfiguration) throws {
         self.url = configuration.webSocketURL
+        self.literalAddress = try? SocketAddress(ipAddress: configuration.webSocketURL.host, port: configuration.webSocketURL.port)
         self.token = configuration.token
         self.handshakeTimeout = configuration.handshakeTimeout
         self.keepaliveInterval = configuration.keepaliveInterval
@@ -97,7 +102,7 @@ struct WebSocketConnector: Sendable {
         let tlsContext = self.tlsContext
         let serverHostname = Self.isIPAddress(self.url.host) ? nil : self.url.host
 
-        let channel = ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .resolver(self.resolver.resolver(on: eventLoop))
             .connectTimeout(self.handshakeTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -140,7 +145,15 @@ struct WebSocketConnector: Sendable {
                     outcome.completeWith(negotiated)
                 }
             }
-            .connect(host: self.url.host, port: self.url.port)
+
+        // An IP address goes straight to connect(2); a name goes through the caching resolver
+        // and NIO's Happy Eyeballs (both families, fallback between them).
+        let channel: EventLoopFuture<Channel>
+        if let address = self.literalAddress {
+            channel = bootstrap.connect(to: address)
+        } else {
+            channel = bootstrap.connect(host: self.url.host, port: self.url.port)
+        }
 
         channel.whenFailure { outcome.fail($0) }
         // A connection that closes before the upgrade completes fails the outcome too.

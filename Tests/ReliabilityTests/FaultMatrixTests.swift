@@ -49,6 +49,8 @@ struct FaultMatrixTests {
             let line = try await bed.waitForLog("tunnel to echo.test:443 failed")
             if case .refuse(let status) = upgrade {
                 #expect(line.contains("refused the WebSocket upgrade with \(status)"), "\(line)")
+            } else {
+                #expect(line.contains("the gateway's answer to the WebSocket upgrade is not HTTP"), "\(line)")
             }
         }
     }
