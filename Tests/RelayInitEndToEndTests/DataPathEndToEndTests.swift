@@ -135,28 +135,15 @@ struct DataPathEndToEndTests {
     /// Connects through the relay (RELAY_INIT_PROXY_PORT), with a small receive buffer,
     /// speaks TLS to the target (trusting SSL_CERT_FILE), asks for PATH, reads the first
     /// bytes, writes REPORT/reading.stopped (the response's first line) and never reads again.
-    static let stalledReaderScript = #"""
-        import os, socket, ssl, sys, time
+    static let stalledReaderScript = PythonTunnelClient.prelude + #"""
+        import ssl
         report, target, path = sys.argv[1:4]
         host = target.rsplit(":", 1)[0]
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        s.connect(("127.0.0.1", int(os.environ["RELAY_INIT_PROXY_PORT"])))
-        s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            byte = s.recv(1)
-            if not byte:
-                sys.exit("tunnel closed: " + head.decode(errors="replace"))
-            head += byte
-        if not head.startswith(b"HTTP/1.1 200"):
-            sys.exit("tunnel refused: " + head.decode(errors="replace"))
+        s = open_tunnel(target, receive_buffer=65536)
         tls = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"]).wrap_socket(s, server_hostname=host)
         tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         first = tls.recv(1024)
-        with open(os.path.join(report, "reading.stopped.tmp"), "wb") as f:
-            f.write(first.split(b"\r\n")[0])
-        os.rename(os.path.join(report, "reading.stopped.tmp"), os.path.join(report, "reading.stopped"))
+        put(report, "reading.stopped", first.split(b"\r\n")[0])
         time.sleep(60)
         """#
 }
@@ -166,23 +153,12 @@ extension DataPathEndToEndTests {
     /// the handshake; the bytes stop in its buffers), tunnels to it as HOST:PORT through the
     /// relay, writes for SECONDS as fast as the socket takes data, then writes
     /// REPORT/upload.sent (bytes accepted by the socket) and keeps everything open.
-    static let stalledTargetScript = #"""
-        import os, socket, sys, time
+    static let stalledTargetScript = PythonTunnelClient.prelude + #"""
         report, host, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
         sink = socket.socket()
         sink.bind(("127.0.0.1", 0))
         sink.listen(1)
-        target = f"{host}:{sink.getsockname()[1]}"
-        s = socket.create_connection(("127.0.0.1", int(os.environ["RELAY_INIT_PROXY_PORT"])))
-        s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            byte = s.recv(1)
-            if not byte:
-                sys.exit("tunnel closed: " + head.decode(errors="replace"))
-            head += byte
-        if not head.startswith(b"HTTP/1.1 200"):
-            sys.exit("tunnel refused: " + head.decode(errors="replace"))
+        s = open_tunnel(f"{host}:{sink.getsockname()[1]}")
         s.settimeout(0.2)
         chunk = b"x" * 65536
         sent = 0
@@ -192,9 +168,7 @@ extension DataPathEndToEndTests {
                 sent += s.send(chunk)
             except socket.timeout:
                 pass
-        with open(os.path.join(report, "upload.sent.tmp"), "w") as f:
-            f.write(str(sent))
-        os.rename(os.path.join(report, "upload.sent.tmp"), os.path.join(report, "upload.sent"))
+        put(report, "upload.sent", str(sent))
         time.sleep(60)
         """#
 }

@@ -98,6 +98,38 @@ final class Gate: Sendable {
     }
 }
 
+/// What the Python tunnel clients below share: `put` writes a report file atomically (the test
+/// polls for it), `open_tunnel` sends a CONNECT to the relay at RELAY_INIT_PROXY_PORT and reads
+/// the answer's head a byte at a time (so nothing after it is consumed), exiting unless it is a
+/// 200. Each script is this prelude followed by its own lines.
+enum PythonTunnelClient {
+    static let prelude = #"""
+        import os, socket, sys, time
+
+        def put(report, name, text):
+            with open(os.path.join(report, name + ".tmp"), "wb" if isinstance(text, bytes) else "w") as f:
+                f.write(text)
+            os.rename(os.path.join(report, name + ".tmp"), os.path.join(report, name))
+
+        def open_tunnel(target, receive_buffer=None):
+            s = socket.socket()
+            if receive_buffer:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            s.connect(("127.0.0.1", int(os.environ["RELAY_INIT_PROXY_PORT"])))
+            s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                byte = s.recv(1)
+                if not byte:
+                    sys.exit("tunnel closed: " + head.decode(errors="replace"))
+                head += byte
+            if not head.startswith(b"HTTP/1.1 200"):
+                sys.exit("tunnel refused: " + head.decode(errors="replace"))
+            return s
+
+        """#
+}
+
 /// A client that opens one CONNECT tunnel through the relay and leaves it idle: a Python
 /// script (`python -c IdleTunnel.script REPORT_DIR HOST:PORT`, with RELAY_INIT_PROXY_PORT
 /// set) that writes `REPORT_DIR/tunnel.open` (the relay's answer) once the tunnel is up,
@@ -106,13 +138,9 @@ final class Gate: Sendable {
 /// Idle means no bytes buffered anywhere: the close is seen the moment it happens, and the
 /// time is taken by the client, whatever the load on the test process.
 enum IdleTunnel {
-    static let script = #"""
-        import os, socket, sys, time
+    // Not `open_tunnel`: whatever the relay answers is the report, a refusal included.
+    static let script = PythonTunnelClient.prelude + #"""
         report, target = sys.argv[1], sys.argv[2]
-        def put(name, text):
-            with open(os.path.join(report, name + ".tmp"), "w") as f:
-                f.write(text)
-            os.rename(os.path.join(report, name + ".tmp"), os.path.join(report, name))
         s = socket.create_connection(("127.0.0.1", int(os.environ["RELAY_INIT_PROXY_PORT"])))
         s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         head = b""
@@ -121,13 +149,13 @@ enum IdleTunnel {
             if not chunk:
                 break
             head += chunk
-        put("tunnel.open", head.decode(errors="replace"))
+        put(report, "tunnel.open", head.decode(errors="replace"))
         try:
             while s.recv(65536):
                 pass
-            put("tunnel.closed", f"eof {time.time():.3f}")
+            put(report, "tunnel.closed", f"eof {time.time():.3f}")
         except OSError as error:
-            put("tunnel.closed", repr(error))
+            put(report, "tunnel.closed", repr(error))
         """#
 
     static func openFile(_ report: String) -> String { report + "/tunnel.open" }
@@ -148,25 +176,12 @@ enum IdleTunnel {
 /// body and writes `REPORT_DIR/download.done` as `SHA256HEX COUNT`. The order is fixed by
 /// the client, not by how fast the test process reacts.
 enum DrainClient {
-    static let script = #"""
-        import hashlib, os, socket, ssl, sys, time
+    static let script = PythonTunnelClient.prelude + #"""
+        import hashlib, ssl
         report, target, path = sys.argv[1:4]
         host = target.rsplit(":", 1)[0]
         port = int(os.environ["RELAY_INIT_PROXY_PORT"])
-        def put(name, text):
-            with open(os.path.join(report, name + ".tmp"), "w") as f:
-                f.write(text)
-            os.rename(os.path.join(report, name + ".tmp"), os.path.join(report, name))
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            byte = s.recv(1)
-            if not byte:
-                sys.exit("tunnel closed: " + head.decode(errors="replace"))
-            head += byte
-        if not head.startswith(b"HTTP/1.1 200"):
-            sys.exit("tunnel refused: " + head.decode(errors="replace"))
+        s = open_tunnel(target)
         tls = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"]).wrap_socket(s, server_hostname=host)
         tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         response = b""
@@ -174,7 +189,7 @@ enum DrainClient {
             response += tls.recv(65536)
         header, body = response.split(b"\r\n\r\n", 1)
         length = int([line.split(b":", 1)[1] for line in header.split(b"\r\n") if line.lower().startswith(b"content-length:")][0])
-        put("download.started", str(len(body)))
+        put(report, "download.started", str(len(body)))
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -189,6 +204,6 @@ enum DrainClient {
                 break
             digest.update(data)
             count += len(data)
-        put("download.done", f"{digest.hexdigest()} {count}")
+        put(report, "download.done", f"{digest.hexdigest()} {count}")
         """#
 }
