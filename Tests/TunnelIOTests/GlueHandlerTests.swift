@@ -6,13 +6,42 @@ import Testing
 
 @Suite struct GlueHandlerTests {
     private func makePair(response: ByteBuffer? = nil) throws -> (EmbeddedChannel, EmbeddedChannel) {
+        let (a, b, _, _) = try self.makeGluedPair(response: response)
+        return (a, b)
+    }
+
+    private func makeGluedPair(response: ByteBuffer? = nil) throws -> (EmbeddedChannel, EmbeddedChannel, GlueHandler, GlueHandler) {
         let loop = EmbeddedEventLoop()
         let (first, second) = GlueHandler.matchedPair(firstResponseIfPartnerSentNothing: response)
         let a = EmbeddedChannel(handler: first, loop: loop)
         let b = EmbeddedChannel(handler: second, loop: loop)
         try a.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try b.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
-        return (a, b)
+        return (a, b, first, second)
+    }
+
+    /// The tunnel's log line names the side that ended it; the other side's close is a consequence.
+    @Test func theSideThatEndsTheTunnelFirstIsRecorded() throws {
+        let (a, b, first, second) = try self.makeGluedPair()
+        #expect(first.ending == nil && second.ending == nil)
+        b.pipeline.fireChannelInactive()
+        guard case .closed? = second.ending else { Issue.record("second: \(String(describing: second.ending))"); return }
+        #expect(first.ending == nil, "the first side closed because its partner did")
+        #expect(!a.isActive)
+    }
+
+    @Test func anErrorOrEOFIsRecordedAsTheEnding() throws {
+        struct Reset: Error {}
+        let (a, _, first, second) = try self.makeGluedPair()
+        a.pipeline.fireErrorCaught(Reset())
+        guard case .error(let error)? = first.ending else { Issue.record("first: \(String(describing: first.ending))"); return }
+        #expect(error is Reset)
+        #expect(second.ending == nil)
+
+        let (_, d, third, fourth) = try self.makeGluedPair()
+        d.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        guard case .endOfInput? = fourth.ending else { Issue.record("fourth: \(String(describing: fourth.ending))"); return }
+        #expect(third.ending == nil)
     }
 
     @Test func bytesReadOnOneSideAreWrittenToTheOther() throws {
