@@ -33,10 +33,15 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let connector: WebSocketConnector
     private let credentials: String
     private let logger: Logger
+    private let connections: ConnectionRegistry
     private let tunnelLog: TunnelLog
 
-    init(connector: WebSocketConnector, sessionID: String, token: String, tunnelLog: TunnelLog, logger: Logger) {
+    init(
+        connector: WebSocketConnector, sessionID: String, token: String,
+        connections: ConnectionRegistry, tunnelLog: TunnelLog, logger: Logger
+    ) {
         self.connector = connector
+        self.connections = connections
         self.tunnelLog = tunnelLog
         // Computed once per tunnel; never logged.
         self.credentials = Data("\(sessionID):\(token)".utf8).base64EncodedString()
@@ -146,9 +151,12 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.logger.trace("tunnel open", metadata: ["target": "\(request.authority)"])
 
         // The client's channel closes last whoever ends the tunnel (the glue closes it after the
-        // WebSocket), so by then both sides' counts and endings are final.
+        // WebSocket), so by then both sides' counts and endings are final. Recorded through the
+        // registry so that a shutdown that waits for the connections also waits for this.
         let (tunnelLog, earlyBytes) = (self.tunnelLog, pending.readableBytes)
-        context.channel.closeFuture.assumeIsolated().whenComplete { _ in
+        let glue = NIOLoopBound((client: clientSide, gateway: gatewaySide), eventLoop: context.eventLoop)
+        self.connections.onClose(of: context.channel) {
+            let (clientSide, gatewaySide) = glue.value
             let outcome = TunnelOutcome(client: clientSide.ending, gateway: gatewaySide.ending, relayStopping: tunnelLog.isStopping)
             tunnelLog.record(
                 target: request.authority, outcome: outcome,

@@ -27,7 +27,10 @@ public enum Relay {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectHandler(connector: connector, sessionID: sessionID, token: token, tunnelLog: tunnelLog, logger: logger)
+                        ConnectHandler(
+                            connector: connector, sessionID: sessionID, token: token,
+                            connections: connections, tunnelLog: tunnelLog, logger: logger
+                        )
                     )
                 }
             }
@@ -82,8 +85,13 @@ public final class RunningRelay: Sendable {
 
 /// The client connections of one relay, so shutdown can find them.
 final class ConnectionRegistry: Sendable {
+    private struct Entry {
+        var channel: Channel
+        var onClose: (@Sendable () -> Void)?
+    }
+
     private struct State {
-        var channels: [ObjectIdentifier: Channel] = [:]
+        var channels: [ObjectIdentifier: Entry] = [:]
         var emptyWaiters: [EventLoopPromise<Void>] = []
         /// Counts the times the registry became empty, so a trim scheduled for an earlier
         /// quiet moment can tell that tunnels came and went since.
@@ -97,8 +105,12 @@ final class ConnectionRegistry: Sendable {
 
     func add(_ channel: Channel) {
         let id = ObjectIdentifier(channel)
-        self.state.withLockedValue { $0.channels[id] = channel }
+        self.state.withLockedValue { $0.channels[id] = Entry(channel: channel) }
         channel.closeFuture.whenComplete { _ in
+            // The hook first: whoever waits for the registry (shutdown, then the exit summary)
+            // must find what it records done.
+            let hook = self.state.withLockedValue { $0.channels[id]?.onClose }
+            hook?()
             let (waiters, generation) = self.state.withLockedValue { state -> ([EventLoopPromise<Void>], Int?) in
                 state.channels[id] = nil
                 guard state.channels.isEmpty else { return ([], nil) }
@@ -113,6 +125,11 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// Runs `body` on the channel's event loop when it closes, before the registry lets go of it.
+    func onClose(of channel: Channel, _ body: @escaping @Sendable () -> Void) {
+        self.state.withLockedValue { $0.channels[ObjectIdentifier(channel)]?.onClose = body }
+    }
+
     /// The last connection closed: if none opens within `trimDelay`, return freed memory.
     private func trimIfStillQuiet(generation: Int, on eventLoop: EventLoop) {
         eventLoop.scheduleTask(in: Self.trimDelay) {
@@ -122,7 +139,7 @@ final class ConnectionRegistry: Sendable {
     }
 
     var count: Int { self.state.withLockedValue { $0.channels.count } }
-    var all: [Channel] { self.state.withLockedValue { Array($0.channels.values) } }
+    var all: [Channel] { self.state.withLockedValue { $0.channels.values.map(\.channel) } }
 
     func waitUntilEmpty(timeout: TimeAmount, on eventLoop: EventLoop) async {
         let promise = eventLoop.makePromise(of: Void.self)

@@ -93,13 +93,15 @@ public enum TestProcess {
         )
     }
 
-    /// A small, predictable environment: `PATH`, `HOME` and `LANG` from the
-    /// test's own plus `extra`. Keeps proxy and CA variables of the machine
+    /// A small, predictable environment: `PATH`, `HOME`, `LANG` and any sanitizer
+    /// options from the test's own, plus `extra`. Keeps proxy and CA variables of the machine
     /// running the tests (`HTTPS_PROXY`, `SSL_CERT_FILE`, …) out of the child.
     public static func minimalEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
         let inherited = ProcessInfo.processInfo.environment
         var environment: [String: String] = [:]
-        for name in ["PATH", "HOME", "LANG"] {
+        // The sanitizer options too: under scripts/sanitize.sh the binaries a test starts are
+        // instrumented, and must report (and not report) as the test runner does.
+        for name in ["PATH", "HOME", "LANG", "TSAN_OPTIONS", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"] {
             environment[name] = inherited[name]
         }
         environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"

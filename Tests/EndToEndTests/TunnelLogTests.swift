@@ -76,6 +76,25 @@ import TestSupport
         await bed.shutdown()
     }
 
+    /// relay-init's exit summary reads the totals right after `shutdown` returns: tunnels that
+    /// were closing at that moment must be in them (a race the AddressSanitizer run exposed).
+    @Test func totalsAreCompleteOnceShutdownReturns() async throws {
+        let bed = try await Testbed.start()
+        var clients: [RawTCPClient] = []
+        for _ in 0..<20 {
+            clients.append(try await bed.openTunnel(to: bed.echoAuthority))
+        }
+        for client in clients.prefix(10) {
+            await client.close()
+        }
+        await bed.relay.shutdown()
+        #expect(bed.relay.totals.tunnels == 20)
+        for client in clients.dropFirst(10) {
+            await client.close()
+        }
+        await bed.shutdown()
+    }
+
     @Test func theTokenIsInNoLogLineAtTrace() async throws {
         let logs = LogCapture()
         let bed = try await Testbed.start(relayLogger: logs.logger(level: .trace))
