@@ -1,3 +1,5 @@
+import NIOCore
+
 /// `ADDR:PORT` as `--listen` takes it: IPv6 in brackets (`[::1]:0`), port 0–65535.
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// Without brackets.
@@ -38,29 +40,19 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// included, is reachable from elsewhere.
     public var isLoopback: Bool {
         if self.host.lowercased() == "localhost" { return true }
-        if let octets = Self.ipv4Octets(self.host) { return octets[0] == 127 }
-        guard self.host.contains(":") else { return false }
-        let lower = self.host.lowercased()
-        if lower.hasPrefix("::ffff:"), let octets = Self.ipv4Octets(String(lower.dropFirst(7))) {
-            return octets[0] == 127
+        // NIO's parser (inet_pton) reads every spelling; the bytes say the rest.
+        switch try? SocketAddress(ipAddress: self.host, port: 0) {
+        case .v4(let address)?:
+            return withUnsafeBytes(of: address.address.sin_addr) { $0[0] == 127 }
+        case .v6(let address)?:
+            return withUnsafeBytes(of: address.address.sin6_addr) { bytes in
+                let isOne = bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1
+                let isMapped = bytes.prefix(10).allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+                return isOne || (isMapped && bytes[12] == 127)
+            }
+        default:
+            return false
         }
-        // ::1 however it is spelled: every group zero but a last group of 1.
-        let halves = lower.split(separator: "::", omittingEmptySubsequences: false)
-        guard halves.count <= 2, !halves.contains(where: { $0.hasPrefix(":") || $0.hasSuffix(":") }) else { return false }
-        let groups = halves.flatMap { $0.split(separator: ":", omittingEmptySubsequences: true) }
-        guard groups.allSatisfy({ $0.count <= 4 && $0.allSatisfy(\.isHexDigit) }), let last = groups.last else { return false }
-        guard halves.count == 2 || groups.count == 8 else { return false }
-        return UInt16(last, radix: 16) == 1 && groups.dropLast().allSatisfy { UInt16($0, radix: 16) == 0 }
-    }
-
-    private static func ipv4Octets(_ text: String) -> [Int]? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        let octets = parts.compactMap { part -> Int? in
-            guard (1...3).contains(part.count), part.allSatisfy(\.isASCII), part.allSatisfy(\.isNumber) else { return nil }
-            return Int(part).flatMap { $0 <= 255 ? $0 : nil }
-        }
-        return octets.count == 4 ? octets : nil
     }
 
     /// `host:port`, with brackets around IPv6 addresses.
