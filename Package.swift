@@ -23,12 +23,15 @@ let package = Package(
             name: "RelayProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // The data path shared by relay and gateway: chunk framing over WebSocket, glue with backpressure.
+        // What relay and gateway share: chunk framing over WebSocket, glue with backpressure,
+        // buffer tuning, name resolution for outbound connections.
         .target(
             name: "TunnelIO",
             dependencies: [
                 "RelayProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -139,6 +142,8 @@ let package = Package(
             dependencies: [
                 "TunnelIO", "RelayProtocol",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),

@@ -32,20 +32,19 @@ final class TunnelHandler: ChannelDuplexHandler {
         var connect: @Sendable (_ host: String, _ port: Int, _ eventLoop: EventLoop) -> EventLoopFuture<Channel>
 
         static func tcp(timeout: TimeAmount) -> Dialer {
-            Dialer(timeout: timeout) { host, port, eventLoop in
-                let bootstrap = ClientBootstrap(group: eventLoop)
+            // Targets are whatever clients ask for: no answer is kept, but an IP address is
+            // answered without a lookup.
+            let resolver = CachingResolver(timeToLive: .zero)
+            return Dialer(timeout: timeout) { host, port, eventLoop in
+                ClientBootstrap(group: eventLoop)
+                    .resolver(resolver.resolver(on: eventLoop))
                     .connectTimeout(timeout)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
                     .channelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
                     // Nothing may be read from the target before the glue is in place, or it would be lost.
                     .channelOption(.autoRead, value: false)
-                // An IP address needs no lookup: NIO's resolver would still run getaddrinfo on
-                // another thread for it. Names go through NIO's resolver and Happy Eyeballs.
-                if let address = try? SocketAddress(ipAddress: host, port: port) {
-                    return bootstrap.connect(to: address)
-                }
-                return bootstrap.connect(host: host, port: port)
+                    .connect(host: host, port: port)
             }
         }
     }

@@ -45,20 +45,18 @@ private enum UpgradeOutcome: Sendable {
 /// channel speaks chunks: a `ChunkFrameHandler` (client role) is already in its pipeline.
 struct WebSocketConnector: Sendable {
     let url: WebSocketURL
-    let token: String
     let tlsContext: NIOSSLContext?
     let handshakeTimeout: TimeAmount
     let keepaliveInterval: TimeAmount?
     let logger: Logger
     /// Shared by all tunnels: the gateway's address is looked up once per 30 s, not per tunnel.
-    let resolver = GatewayResolver()
-    /// The gateway's address when the URL names it by IP: no lookup, no Happy Eyeballs.
-    let literalAddress: SocketAddress?
+    let resolver = CachingResolver(timeToLive: .seconds(30))
+    /// The same for every tunnel (NIO's upgrader adds the per-connection key).
+    let upgradeRequest: HTTPRequestHead
 
     init(configuration: RelayConfiguration) throws {
         self.url = configuration.webSocketURL
-        self.literalAddress = try? SocketAddress(ipAddress: configuration.webSocketURL.host, port: configuration.webSocketURL.port)
-        self.token = configuration.token
+        self.upgradeRequest = Self.upgradeRequestHead(url: configuration.webSocketURL, token: configuration.token)
         self.handshakeTimeout = configuration.handshakeTimeout
         self.keepaliveInterval = configuration.keepaliveInterval
         self.logger = configuration.logger
@@ -93,7 +91,7 @@ struct WebSocketConnector: Sendable {
     /// so that it can be glued to the client's channel without hopping threads.
     func connect(on eventLoop: EventLoop) -> Attempt {
         let outcome = eventLoop.makePromise(of: UpgradeOutcome.self)
-        let upgradeRequest = self.upgradeRequestHead()
+        let upgradeRequest = self.upgradeRequest
         let maximumMessageSize = ChunkFrameHandler.defaultMaximumMessageSize
         let chunkConfiguration = ChunkFrameHandler.Configuration(
             role: .client, maximumMessageSize: maximumMessageSize, keepaliveInterval: self.keepaliveInterval
@@ -145,15 +143,7 @@ struct WebSocketConnector: Sendable {
                     outcome.completeWith(negotiated)
                 }
             }
-
-        // An IP address goes straight to connect(2); a name goes through the caching resolver
-        // and NIO's Happy Eyeballs (both families, fallback between them).
-        let channel: EventLoopFuture<Channel>
-        if let address = self.literalAddress {
-            channel = bootstrap.connect(to: address)
-        } else {
-            channel = bootstrap.connect(host: self.url.host, port: self.url.port)
-        }
+        let channel = bootstrap.connect(host: self.url.host, port: self.url.port)
 
         channel.whenFailure { outcome.fail($0) }
         // A connection that closes before the upgrade completes fails the outcome too.
@@ -186,13 +176,13 @@ struct WebSocketConnector: Sendable {
         return Attempt(future: result.futureResult, channel: channel)
     }
 
-    private func upgradeRequestHead() -> HTTPRequestHead {
+    private static func upgradeRequestHead(url: WebSocketURL, token: String) -> HTTPRequestHead {
         var headers = HTTPHeaders()
-        headers.add(name: "Host", value: self.url.hostHeader)
-        headers.add(name: "Authorization", value: "Bearer \(self.token)")
+        headers.add(name: "Host", value: url.hostHeader)
+        headers.add(name: "Authorization", value: "Bearer \(token)")
         headers.add(name: "Content-Type", value: "application/proto")
         headers.add(name: "Content-Length", value: "0")
-        return HTTPRequestHead(version: .http1_1, method: .GET, uri: self.url.pathAndQuery, headers: headers)
+        return HTTPRequestHead(version: .http1_1, method: .GET, uri: url.pathAndQuery, headers: headers)
     }
 
     private static func isIPAddress(_ host: String) -> Bool {

@@ -10,18 +10,24 @@ import Musl
 import Darwin
 #endif
 
-/// Name resolution for the relay's connections to its one gateway.
+/// Name resolution for the tunnels' outbound connections (relay → gateway, gateway → target).
 ///
-/// Every tunnel is a new connection to the same host, and NIO's default resolver runs a
-/// blocking `getaddrinfo` on a separate thread for each, even for an IP address: a thread hop
-/// and often a file read (`/etc/hosts`) on the critical path of every CONNECT. This resolver
-/// answers IP literals at once and keeps a host name's answer for `timeToLive`, so only the
-/// first tunnel of each period pays for the lookup. NIO's Happy Eyeballs connector still gets
-/// both address families, in `getaddrinfo`'s order, and still falls back between them.
-final class GatewayResolver: Sendable {
-    struct Addresses: Sendable {
-        var v4: [SocketAddress]
-        var v6: [SocketAddress]
+/// NIO's default resolver runs a blocking `getaddrinfo` on a separate thread for every
+/// connect, even for an IP address: a thread hop, and often a file read (`/etc/hosts`), on the
+/// critical path of every CONNECT. This resolver answers IP literals at once and can keep a
+/// host name's answer for `timeToLive`: the relay, whose every tunnel goes to the same gateway,
+/// keeps it 30 s; the gateway, dialling whatever targets clients ask for, keeps nothing
+/// (`.zero`). NIO's Happy Eyeballs connector still gets both address families, in
+/// `getaddrinfo`'s order, and still falls back between them.
+public final class CachingResolver: Sendable {
+    public struct Addresses: Sendable {
+        public var v4: [SocketAddress]
+        public var v6: [SocketAddress]
+
+        public init(v4: [SocketAddress], v6: [SocketAddress]) {
+            self.v4 = v4
+            self.v6 = v6
+        }
     }
 
     private struct Entry {
@@ -29,22 +35,22 @@ final class GatewayResolver: Sendable {
         var expires: NIODeadline
     }
 
-    let timeToLive: TimeAmount
+    public let timeToLive: TimeAmount
     private let cache = NIOLockedValueBox<[String: Entry]>([:])
     private let lookUp: @Sendable (_ host: String, _ port: Int) throws -> Addresses
 
     /// `lookUp` is the blocking lookup (tests count its calls).
-    init(timeToLive: TimeAmount = .seconds(30), lookUp: @escaping @Sendable (_ host: String, _ port: Int) throws -> Addresses = GatewayResolver.lookUp) {
+    public init(timeToLive: TimeAmount, lookUp: @escaping @Sendable (_ host: String, _ port: Int) throws -> Addresses = CachingResolver.lookUp) {
         self.timeToLive = timeToLive
         self.lookUp = lookUp
     }
 
     /// The `Resolver` NIO's `ClientBootstrap` asks for one connection attempt.
-    func resolver(on eventLoop: EventLoop) -> some Resolver & Sendable {
+    public func resolver(on eventLoop: EventLoop) -> some Resolver & Sendable {
         Lookup(cache: self, eventLoop: eventLoop)
     }
 
-    func addresses(host: String, port: Int, on eventLoop: EventLoop) -> EventLoopFuture<Addresses> {
+    public func addresses(host: String, port: Int, on eventLoop: EventLoop) -> EventLoopFuture<Addresses> {
         if let literal = try? SocketAddress(ipAddress: host, port: port) {
             let addresses = literal.protocol == .inet ? Addresses(v4: [literal], v6: []) : Addresses(v4: [], v6: [literal])
             return eventLoop.makeSucceededFuture(addresses)
@@ -58,7 +64,7 @@ final class GatewayResolver: Sendable {
         return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
             try lookUp(host, port)
         }.map { addresses in
-            if !addresses.v4.isEmpty || !addresses.v6.isEmpty {
+            if timeToLive > .zero, !addresses.v4.isEmpty || !addresses.v6.isEmpty {
                 self.cache.withLockedValue { $0[key] = Entry(addresses: addresses, expires: .now() + timeToLive) }
             }
             return addresses
@@ -66,13 +72,13 @@ final class GatewayResolver: Sendable {
     }
 
     /// Forgets every answer (tests; or when the gateway may have moved).
-    func flush() {
+    public func flush() {
         self.cache.withLockedValue { $0.removeAll() }
     }
 
     /// `getaddrinfo`, TCP, both families, in the system's preference order. Blocking: run it
     /// off the event loop.
-    @Sendable static func lookUp(host: String, port: Int) throws -> Addresses {
+    @Sendable public static func lookUp(host: String, port: Int) throws -> Addresses {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)
@@ -84,7 +90,7 @@ final class GatewayResolver: Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            throw GatewayResolverError(host: host, reason: String(cString: gai_strerror(status)))
+            throw ResolverError(host: host, reason: String(cString: gai_strerror(status)))
         }
         defer { freeaddrinfo(first) }
         var result = Addresses(v4: [], v6: [])
@@ -109,11 +115,11 @@ final class GatewayResolver: Sendable {
     /// attempt's event loop; both share one lookup.
     private final class Lookup: Resolver, @unchecked Sendable {
         // @unchecked: `pending` is only touched on `eventLoop`, where NIO calls the queries.
-        let cache: GatewayResolver
+        let cache: CachingResolver
         let eventLoop: EventLoop
         private var pending: EventLoopFuture<Addresses>?
 
-        init(cache: GatewayResolver, eventLoop: EventLoop) {
+        init(cache: CachingResolver, eventLoop: EventLoop) {
             self.cache = cache
             self.eventLoop = eventLoop
         }
@@ -138,9 +144,14 @@ final class GatewayResolver: Sendable {
     }
 }
 
-struct GatewayResolverError: Error, CustomStringConvertible {
-    var host: String
-    var reason: String
+public struct ResolverError: Error, CustomStringConvertible {
+    public var host: String
+    public var reason: String
 
-    var description: String { "cannot resolve \(self.host): \(self.reason)" }
+    public init(host: String, reason: String) {
+        self.host = host
+        self.reason = reason
+    }
+
+    public var description: String { "cannot resolve \(self.host): \(self.reason)" }
 }

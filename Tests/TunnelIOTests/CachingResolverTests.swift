@@ -3,14 +3,14 @@ import NIOCore
 import NIOPosix
 import Testing
 
-@testable import Relay
+@testable import TunnelIO
 
-@Suite struct GatewayResolverTests {
+@Suite struct CachingResolverTests {
     private let loop = MultiThreadedEventLoopGroup.singleton.next()
 
     @Test func ipLiteralsAreAnsweredWithoutALookup() async throws {
         let calls = NIOLockedValueBox(0)
-        let resolver = GatewayResolver { _, _ in
+        let resolver = CachingResolver(timeToLive: .seconds(30)) { _, _ in
             calls.withLockedValue { $0 += 1 }
             return .init(v4: [], v6: [])
         }
@@ -23,8 +23,8 @@ import Testing
 
     @Test func aNameIsLookedUpOnceUntilItsAnswerExpires() async throws {
         let lookups = NIOLockedValueBox<[String]>([])
-        let answer = GatewayResolver.Addresses(v4: [try SocketAddress(ipAddress: "192.0.2.7", port: 443)], v6: [])
-        let resolver = GatewayResolver(timeToLive: .hours(1)) { host, port in
+        let answer = CachingResolver.Addresses(v4: [try SocketAddress(ipAddress: "192.0.2.7", port: 443)], v6: [])
+        let resolver = CachingResolver(timeToLive: .hours(1)) { host, port in
             lookups.withLockedValue { $0.append("\(host):\(port)") }
             return answer
         }
@@ -41,7 +41,7 @@ import Testing
         #expect(lookups.withLockedValue { $0 }.count == 3)
 
         // An answer older than its time to live is looked up again.
-        let shortLived = GatewayResolver(timeToLive: .zero) { host, port in
+        let shortLived = CachingResolver(timeToLive: .zero) { host, port in
             lookups.withLockedValue { $0.append("\(host):\(port)") }
             return answer
         }
@@ -52,12 +52,12 @@ import Testing
 
     @Test func failuresAreNotCached() async throws {
         let calls = NIOLockedValueBox(0)
-        let resolver = GatewayResolver { host, _ in
+        let resolver = CachingResolver(timeToLive: .seconds(30)) { host, _ in
             calls.withLockedValue { $0 += 1 }
-            throw GatewayResolverError(host: host, reason: "no such host")
+            throw ResolverError(host: host, reason: "no such host")
         }
         for _ in 0..<2 {
-            await #expect(throws: GatewayResolverError.self) {
+            await #expect(throws: ResolverError.self) {
                 try await resolver.addresses(host: "nowhere.invalid", port: 1, on: self.loop).get()
             }
         }
@@ -65,9 +65,9 @@ import Testing
     }
 
     @Test func theSystemLookupFindsLocalhost() throws {
-        let addresses = try GatewayResolver.lookUp(host: "localhost", port: 80)
+        let addresses = try CachingResolver.lookUp(host: "localhost", port: 80)
         #expect(!(addresses.v4 + addresses.v6).isEmpty)
         #expect((addresses.v4 + addresses.v6).allSatisfy { $0.port == 80 })
-        #expect(throws: GatewayResolverError.self) { try GatewayResolver.lookUp(host: "no-such-host.invalid", port: 80) }
+        #expect(throws: ResolverError.self) { try CachingResolver.lookUp(host: "no-such-host.invalid", port: 80) }
     }
 }
