@@ -31,20 +31,20 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var state = State.readingHead(ConnectHeadParser())
     private var readHeldBack = false
     private let connector: WebSocketConnector
-    private let credentials: String
+    /// What follows the request line in the first chunk (SPEC §6.4); the same for every tunnel.
+    private let headSuffix: String
     private let logger: Logger
     private let connections: ConnectionRegistry
     private let tunnelLog: TunnelLog
 
     init(
-        connector: WebSocketConnector, sessionID: String, token: String,
+        connector: WebSocketConnector, headSuffix: String,
         connections: ConnectionRegistry, tunnelLog: TunnelLog, logger: Logger
     ) {
         self.connector = connector
         self.connections = connections
         self.tunnelLog = tunnelLog
-        // Computed once per tunnel; never logged.
-        self.credentials = Data("\(sessionID):\(token)".utf8).base64EncodedString()
+        self.headSuffix = headSuffix
         self.logger = logger
     }
 
@@ -122,11 +122,9 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.state = .tunnelling
 
         // SPEC §6.4: the request line as received, then our credentials, as one message.
-        var head = context.channel.allocator.buffer(capacity: request.requestLine.utf8.count + 64)
+        var head = context.channel.allocator.buffer(capacity: request.requestLine.utf8.count + self.headSuffix.utf8.count)
         head.writeString(request.requestLine)
-        head.writeString("\r\nProxy-Authorization: Basic ")
-        head.writeString(self.credentials)
-        head.writeString("\r\n\r\n")
+        head.writeString(self.headSuffix)
         webSocket.write(head, promise: nil)
         if pending.readableBytes > 0 {
             webSocket.write(pending, promise: nil)
@@ -188,6 +186,12 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
         }
     }
+}
+
+/// `\r\nProxy-Authorization: Basic base64(SESSION:TOKEN)\r\n\r\n`, what follows the client's
+/// request line in each tunnel's first chunk (SPEC §6.4). Computed once per relay; never logged.
+func tunnelHeadSuffix(sessionID: String, token: String) -> String {
+    "\r\nProxy-Authorization: Basic \(Data("\(sessionID):\(token)".utf8).base64EncodedString())\r\n\r\n"
 }
 
 /// The relay's own responses: only errors, only before a tunnel exists.

@@ -12,8 +12,7 @@ public enum Relay {
     ) async throws -> RunningRelay {
         let connector = try WebSocketConnector(configuration: configuration)
         let connections = ConnectionRegistry()
-        let sessionID = configuration.sessionID
-        let token = configuration.token
+        let headSuffix = tunnelHeadSuffix(sessionID: configuration.sessionID, token: configuration.token)
         let logger = configuration.logger
         let tunnelLog = TunnelLog(logger: logger)
 
@@ -28,7 +27,7 @@ public enum Relay {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectHandler(
-                            connector: connector, sessionID: sessionID, token: token,
+                            connector: connector, headSuffix: headSuffix,
                             connections: connections, tunnelLog: tunnelLog, logger: logger
                         )
                     )
