@@ -25,7 +25,9 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip --version >/dev/null 2>&1 || {
+    # A fresh machine may have every package above and still no package lists.
     export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
     apt-get install -y -qq python3-pip >/dev/null
 }
 # The python3 on PATH may not be Debian's (pyenv): make sure it has what the tests import

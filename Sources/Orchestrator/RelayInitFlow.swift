@@ -113,7 +113,6 @@ struct RelayInitFlow {
 
     /// Stops the relay (bounded, so a stuck tunnel cannot keep relay-init alive) and removes
     /// the env file, whose port is dead from now on. Returns the relay's totals, if it ran.
-    @discardableResult
     private func tearDown(_ proxy: ActiveProxy?, grace: TimeAmount) -> RelayTotals? {
         if let relay = proxy?.relay {
             let bound = Duration.nanoseconds(grace.nanoseconds) + .seconds(2)

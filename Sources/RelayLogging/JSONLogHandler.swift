@@ -100,8 +100,10 @@ public struct JSONLogHandler: LogHandler {
 
     /// A JSON string (RFC 8259 §7): quote, backslash and control characters escaped, the rest
     /// as UTF-8.
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     static func appendString(_ string: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
+        let hex = Self.hexDigits
         out.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
