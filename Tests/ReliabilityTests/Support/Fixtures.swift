@@ -133,11 +133,7 @@ final class FaultBed: Sendable {
             let status = try await relay!.stop()
             #expect(status == 0, "relay-init stopped with \(status):\n\(relay!.process.stderr)")
         } catch {
-            if let relay {
-                Issue.record("relay-init's log:\n\(relay.process.stderr)")
-                relay.process.terminate(signal: SIGKILL)
-                relay.directory.remove()
-            }
+            relay?.abandon()
             await fake.shutdown()
             await files.shutdown()
             throw error
@@ -244,11 +240,7 @@ final class StackBed: Sendable {
             let status = try await relay!.stop()
             #expect(status == 0, "relay-init stopped with \(status):\n\(relay!.process.stderr)")
         } catch {
-            if let relay {
-                Issue.record("relay-init's log:\n\(relay.process.stderr)")
-                relay.process.terminate(signal: SIGKILL)
-                relay.directory.remove()
-            }
+            relay?.abandon()
             if let gateway { Issue.record("relay-gateway's log:\n\(gateway.process.stderr)") }
             await gateway?.stop()
             await echo?.shutdown()

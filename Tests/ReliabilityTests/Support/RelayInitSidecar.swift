@@ -120,6 +120,13 @@ final class RelayInitSidecar: Sendable {
         return try await self.process.wait(timeout: .seconds(15))
     }
 
+    /// After a failed test: puts relay-init's log into the test's issues, kills it, cleans up.
+    func abandon() {
+        Issue.record("relay-init's log:\n\(self.process.stderr)")
+        self.process.terminate(signal: SIGKILL)
+        self.directory.remove()
+    }
+
     /// Waits until the relay's open descriptors are back to `baseline`. There is no event for a
     /// descriptor count: /proc is polled, with a deadline, and the failure names what is open.
     func waitForFDs(_ baseline: Int, timeout: Duration = .seconds(10), _ after: String) async throws {
