@@ -1,0 +1,19 @@
+"""bench/run's measurements, one module each, run in the order of ALL.
+
+A scenario module has:
+
+  NAME                    the name --skip takes
+  measure(bed, args)      runs against the lib.testbed.Testbed `bed` (everything is started and
+                          stopped by bench/run) and returns its figures; it may print progress
+                          on stderr
+  report(result, args)    (markdown lines, targets) for its figures; targets are
+                          (what, figure, limit, met) rows of the "Targets" table. A section
+                          after the first starts with an empty line.
+
+To add one (say, latency under a simulated RTT): write scenarios/NAME.py with these three, add
+it to ALL below, and add any option it needs to bench/run's parser. report() is only called
+when measure() returned something truthy.
+"""
+from . import latency, memory, startup, throughput
+
+ALL = [throughput, latency, memory, startup]
