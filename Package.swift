@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Pure protocol: chunk codec, CONNECT head parser. No I/O, no NIO channels.
@@ -52,11 +53,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The reference gateway: CA endpoint, WebSocket endpoint, target dialling.
+        // The reference gateway: CA endpoint, WebSocket endpoint, target dialling; its command
+        // line and its run as a service (ServiceLifecycle). It knows nothing of the relay.
         .target(
             name: "Gateway",
             dependencies: [
                 "RelayProtocol",
+                "RelayLogging",
                 "TunnelIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -64,6 +67,8 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Log output shared by both executables: swift-log's text lines or one JSON object per line.
@@ -93,20 +98,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "relay-init", dependencies: ["Orchestrator"]),
-        .executableTarget(
-            name: "relay-gateway",
-            dependencies: [
-                "Gateway",
-                "RelayProtocol",
-                "RelayLogging",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        .executableTarget(name: "relay-gateway", dependencies: ["Gateway"]),
 
         // Test infrastructure: a test CA (swift-certificates) and an HTTPS target server.
         .target(
@@ -129,6 +126,8 @@ let package = Package(
                 "TestSupport",
                 "RelayProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -158,6 +157,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "TestSupport", "RelayProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

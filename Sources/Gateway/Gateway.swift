@@ -221,7 +221,7 @@ private struct ConnectionServices: Sendable {
         var logger = self.logger
         logger[metadataKey: "peer"] = "\(channel.remoteAddress.map(\.compactDescription) ?? "?")"
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(ChunkFrameHandler(configuration: .init(role: .server, keepaliveInterval: nil), logger: logger))
+        try pipeline.addTunnelFrameHandlers(.init(role: .server, keepaliveInterval: nil), logger: logger)
         try pipeline.addHandler(TunnelHandler(identity: identity, settings: self.tunnelSettings, logger: logger))
     }
 }

@@ -117,9 +117,7 @@ struct WebSocketConnector: Sendable {
                         maxFrameSize: maximumMessageSize,
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(
-                                    ChunkFrameHandler(configuration: chunkConfiguration, logger: logger)
-                                )
+                                try channel.pipeline.syncOperations.addTunnelFrameHandlers(chunkConfiguration, logger: logger)
                                 return UpgradeOutcome.upgraded(channel)
                             }
                         }

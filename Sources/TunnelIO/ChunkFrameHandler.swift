@@ -5,9 +5,13 @@ import RelayProtocol
 
 /// Turns a WebSocket channel into a byte stream: inbound binary messages are decoded as chunks
 /// and their data passed on as `ByteBuffer`s; outbound `ByteBuffer`s leave as chunks of at most
-/// 512 KiB. It also owns the WebSocket housekeeping of a tunnel: pings answered, keepalive
-/// empty chunks on an idle outbound side, fragmented messages assembled, and a close frame
-/// sent before the connection goes away.
+/// 512 KiB. It also owns the WebSocket housekeeping of a tunnel: pings answered, a keepalive
+/// empty chunk whenever NIO's `IdleStateHandler` reports the outbound side idle, and a close
+/// frame sent before the connection goes away.
+///
+/// It expects the pipeline `addTunnelFrameHandlers` builds: NIO's
+/// `NIOWebSocketFrameAggregator` in front of it assembles fragmented messages (and passes
+/// unfragmented ones through untouched), and its errors arrive here.
 ///
 /// Invalid input (a message that is not a chunk, a text frame, a message over the size limit)
 /// closes this channel only, with a log line: one tunnel's failure never touches another.
@@ -28,18 +32,31 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         public var role: Role
         /// Largest message accepted, assembled from fragments if need be.
         public var maximumMessageSize: Int
+        /// Most fragments one message may arrive in.
+        public var maximumFragmentCount: Int
         /// Send an empty chunk after this long without outbound traffic; nil = never.
         public var keepaliveInterval: TimeAmount?
 
-        public init(role: Role, maximumMessageSize: Int = ChunkFrameHandler.defaultMaximumMessageSize, keepaliveInterval: TimeAmount? = nil) {
+        public init(
+            role: Role,
+            maximumMessageSize: Int = ChunkFrameHandler.defaultMaximumMessageSize,
+            maximumFragmentCount: Int = ChunkFrameHandler.defaultMaximumFragmentCount,
+            keepaliveInterval: TimeAmount? = nil
+        ) {
             self.role = role
             self.maximumMessageSize = maximumMessageSize
+            self.maximumFragmentCount = maximumFragmentCount
             self.keepaliveInterval = keepaliveInterval
         }
     }
 
     /// A full-size chunk plus generous room for a peer that frames differently.
     public static let defaultMaximumMessageSize = 2 * Chunk.maximumDataLength + 64
+
+    /// Our peers send one frame per message; a full-size chunk in this many fragments means
+    /// fragments of 512 bytes on average. More is refused (1008), as each one held until the
+    /// message is complete pins its read buffer.
+    public static let defaultMaximumFragmentCount = 1024
 
     /// Room reserved in front of each chunk header so the frame encoder can prepend the
     /// WebSocket header (at most 14 bytes) into the same buffer instead of a separate one.
@@ -52,39 +69,19 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         case closed
     }
 
+    /// Its limits and keepalive interval configure the handlers around this one; this handler
+    /// uses the role and names the size limit in its log line.
     private let configuration: Configuration
     private let logger: Logger
     private var state = State.open
-    /// Fragments of a binary message not yet complete (rare: our peers send one frame per message).
-    private var fragments: ByteBuffer?
-    private var lastOutboundWrite = NIODeadline.now()
-    private var keepaliveTimer: Scheduled<Void>?
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
-    public func handlerAdded(context: ChannelHandlerContext) {
-        self.lastOutboundWrite = context.eventLoop.now
-        if context.channel.isActive { self.scheduleKeepalive(context: context, after: self.configuration.keepaliveInterval) }
-    }
-
-    public func channelActive(context: ChannelHandlerContext) {
-        self.lastOutboundWrite = context.eventLoop.now
-        self.scheduleKeepalive(context: context, after: self.configuration.keepaliveInterval)
-        context.fireChannelActive()
-    }
-
-    public func handlerRemoved(context: ChannelHandlerContext) {
-        self.keepaliveTimer?.cancel()
-        self.keepaliveTimer = nil
-    }
-
     public func channelInactive(context: ChannelHandlerContext) {
         self.state = .closed
-        self.keepaliveTimer?.cancel()
-        self.keepaliveTimer = nil
         context.fireChannelInactive()
     }
 
@@ -93,26 +90,12 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         switch frame.opcode {
-        case .binary where self.fragments == nil:
+        case .binary where frame.fin:
             // Unmasked in one word-wide pass; NIO's `unmaskedData` copies, then unmasks byte by byte.
-            let payload = frame.fastUnmaskedData(allocator: context.channel.allocator)
-            if frame.fin {
-                self.deliver(message: payload, context: context)
-            } else {
-                self.fragments = payload
-            }
-        case .continuation where self.fragments != nil:
-            var payload = frame.fastUnmaskedData(allocator: context.channel.allocator)
-            guard self.fragments!.readableBytes + payload.readableBytes <= self.configuration.maximumMessageSize else {
-                return self.fail(.messageTooLarge(self.configuration.maximumMessageSize), context: context)
-            }
-            self.fragments!.writeBuffer(&payload)
-            if frame.fin {
-                let message = self.fragments!
-                self.fragments = nil
-                self.deliver(message: message, context: context)
-            }
+            // (An assembled message comes from the aggregator already unmasked.)
+            self.deliver(message: frame.fastUnmaskedData(allocator: context.channel.allocator), context: context)
         case .binary, .continuation:
+            // The aggregator in front assembles fragments: one left over means it is missing.
             self.fail(.unexpectedContinuation, context: context)
         case .text:
             self.fail(.textFrame, context: context)
@@ -130,12 +113,26 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // Frame decoder errors (frame too large, bad framing) arrive here: same treatment as a bad chunk.
-        if let error = error as? NIOWebSocketError {
+        // Frame decoder errors (frame too large, bad framing) and the aggregator's (fragments
+        // out of order, over a limit) arrive here: same treatment as a bad chunk.
+        switch error {
+        case let error as NIOWebSocketError:
             self.fail(.webSocket(error), context: context)
-        } else {
+        case let error as NIOWebSocketFrameAggregator.Error:
+            self.fail(ChunkFrameError(error, maximumMessageSize: self.configuration.maximumMessageSize), context: context)
+        default:
             context.fireErrorCaught(error)
         }
+    }
+
+    /// `IdleStateHandler` (write idle) says nothing went out for a keepalive interval.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .write else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        guard self.state == .open else { return }
+        self.writeChunks(context.channel.allocator.buffer(capacity: 0), context: context, promise: nil)
+        context.flush()
     }
 
     private func deliver(message: ByteBuffer, context: ChannelHandlerContext) {
@@ -165,7 +162,6 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     private func fail(_ error: ChunkFrameError, context: ChannelHandlerContext) {
         guard self.state == .open else { return }
         self.logger.warning("closing tunnel: \(error)")
-        self.fragments = nil
         // Claim the close before telling the handlers above: one of them may close the channel
         // in response (the relay's GlueHandler does), and `close(context:)` would then send a
         // 1000 "normal closure" ahead of the status that says why (ReliabilityTests,
@@ -182,8 +178,11 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        var payload = Self.unwrapOutboundIn(data)
-        self.lastOutboundWrite = context.eventLoop.now
+        self.writeChunks(Self.unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    private func writeChunks(_ payload: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        var payload = payload
         // Slices share the payload's storage: splitting copies nothing.
         while payload.readableBytes > Chunk.maximumDataLength {
             let piece = payload.readSlice(length: Chunk.maximumDataLength)!
@@ -225,36 +224,12 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
 
     private func sendCloseAndClose(code: WebSocketErrorCode, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         self.state = .closing
-        self.keepaliveTimer?.cancel()
         var payload = context.channel.allocator.buffer(capacity: 2)
         payload.write(webSocketErrorCode: code)
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: self.makeMaskKey(), data: payload)
         // Writes complete in order, so once the close frame is out every chunk before it is out too.
         context.writeAndFlush(Self.wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
             context.close(mode: .all, promise: promise)
-        }
-    }
-
-    // MARK: Keepalive
-
-    private func scheduleKeepalive(context: ChannelHandlerContext, after delay: TimeAmount?) {
-        guard let delay, self.state == .open else { return }
-        self.keepaliveTimer?.cancel()
-        self.keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
-            self.keepaliveTimerFired(context: context)
-        }
-    }
-
-    private func keepaliveTimerFired(context: ChannelHandlerContext) {
-        guard let interval = self.configuration.keepaliveInterval, self.state == .open else { return }
-        let idle = context.eventLoop.now - self.lastOutboundWrite
-        if idle >= interval {
-            let empty = context.channel.allocator.buffer(capacity: 0)
-            self.write(context: context, data: NIOAny(empty), promise: nil)
-            context.flush()
-            self.scheduleKeepalive(context: context, after: interval)
-        } else {
-            self.scheduleKeepalive(context: context, after: interval - idle)
         }
     }
 }
@@ -264,6 +239,8 @@ public enum ChunkFrameError: Error, CustomStringConvertible {
     case invalidChunk(ChunkDecodingError)
     case textFrame
     case messageTooLarge(Int)
+    /// More fragments than allowed, or a non-final one below the minimum size.
+    case tooManyFragments
     case unexpectedContinuation
     case unknownOpcode
     case webSocket(NIOWebSocketError)
@@ -273,6 +250,7 @@ public enum ChunkFrameError: Error, CustomStringConvertible {
         case .invalidChunk(let error): "invalid chunk from peer: \(error)"
         case .textFrame: "text frame from peer (the tunnel carries binary chunks only)"
         case .messageTooLarge(let limit): "message from peer larger than \(limit) bytes"
+        case .tooManyFragments: "message from peer in too many fragments"
         case .unexpectedContinuation: "fragmented message out of order"
         case .unknownOpcode: "WebSocket frame with an unknown opcode"
         case .webSocket(let error): "WebSocket protocol error: \(error)"
@@ -283,7 +261,23 @@ public enum ChunkFrameError: Error, CustomStringConvertible {
         switch self {
         case .invalidChunk, .textFrame: .unacceptableData
         case .messageTooLarge: .messageTooLarge
+        case .tooManyFragments: .policyViolation
         case .unexpectedContinuation, .unknownOpcode, .webSocket: .protocolError
+        }
+    }
+}
+
+extension ChunkFrameError {
+    /// The aggregator's refusals as today's close reasons: too large 1009, too many fragments
+    /// 1008, fragments out of order 1002.
+    init(_ error: NIOWebSocketFrameAggregator.Error, maximumMessageSize: Int) {
+        switch error {
+        case .accumulatedFrameSizeIsTooLarge:
+            self = .messageTooLarge(maximumMessageSize)
+        case .tooManyFragments, .nonFinalFragmentSizeIsTooSmall:
+            self = .tooManyFragments
+        case .receivedNewFrameWithoutFinishingPrevious, .didReceiveFragmentBeforeReceivingTextOrBinaryFrame:
+            self = .unexpectedContinuation
         }
     }
 }

@@ -37,8 +37,8 @@ let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler()
     @Test func badBase64InsideAPEMBlock() throws {
         let broken = PEMFixtures.caA.replacingOccurrences(of: "MIIBkDCCATeg", with: "MIIB!!!!ATeg")
         let error = #expect(throws: TrustStoreError.self) { try TrustStore.parseCertificates(Array(broken.utf8)) }
-        guard case .badCertificate(1, _)? = error else {
-            Issue.record("expected badCertificate(1), got \(String(describing: error))")
+        guard case .malformedPEM? = error else {
+            Issue.record("expected malformedPEM, got \(String(describing: error))")
             return
         }
     }
@@ -57,7 +57,30 @@ let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler()
 
     @Test func beginWithoutEnd() throws {
         let cut = String(PEMFixtures.caA.dropLast(30))
-        #expect(throws: TrustStoreError.self) { try TrustStore.parseCertificates(Array(cut.utf8)) }
+        let error = #expect(throws: TrustStoreError.self) { try TrustStore.parseCertificates(Array(cut.utf8)) }
+        #expect(error?.description.contains("malformed PEM") == true, "\(String(describing: error))")
+    }
+
+    /// A key anywhere in the body refuses the whole body, even after good certificates.
+    @Test func aKeyAfterTwoCertificatesIsRefusedByLabel() throws {
+        let key = "-----BEGIN EC PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END EC PRIVATE KEY-----\n"
+        let error = #expect(throws: TrustStoreError.self) {
+            try TrustStore.parseCertificates(Array((PEMFixtures.caA + PEMFixtures.caB + key).utf8))
+        }
+        guard case .unexpectedBlock("EC PRIVATE KEY")? = error else {
+            Issue.record("expected unexpectedBlock, got \(String(describing: error))")
+            return
+        }
+    }
+
+    /// The second certificate's DER is broken: the message names it by its position.
+    @Test func aBrokenSecondCertificateIsNamedByIndex() throws {
+        let fake = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n"
+        let error = #expect(throws: TrustStoreError.self) { try TrustStore.parseCertificates(Array((PEMFixtures.caA + fake).utf8)) }
+        guard case .badCertificate(2, _)? = error else {
+            Issue.record("expected badCertificate(2), got \(String(describing: error))")
+            return
+        }
     }
 
     @Test func bundleIsSystemThenNewlineThenGatewayCA() throws {

@@ -1,21 +1,37 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import NIOWebSocket
 import RelayProtocol
 import Testing
 
 @testable import TunnelIO
 
+/// `ChunkFrameHandler` in the pipeline `addTunnelFrameHandlers` builds (NIO's idle-state handler
+/// and frame aggregator in front of it), as relay and gateway run it.
 @Suite struct ChunkFrameHandlerTests {
-    private func makeChannel(role: ChunkFrameHandler.Role = .server, keepalive: TimeAmount? = nil, maximumMessageSize: Int = 1024) throws -> EmbeddedChannel {
-        let handler = ChunkFrameHandler(
-            configuration: .init(role: role, maximumMessageSize: maximumMessageSize, keepaliveInterval: keepalive),
+    private func makeChannel(
+        role: ChunkFrameHandler.Role = .server,
+        keepalive: TimeAmount? = nil,
+        maximumMessageSize: Int = 1024,
+        maximumFragmentCount: Int = ChunkFrameHandler.defaultMaximumFragmentCount
+    ) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addTunnelFrameHandlers(
+            .init(role: role, maximumMessageSize: maximumMessageSize, maximumFragmentCount: maximumFragmentCount, keepaliveInterval: keepalive),
             logger: Logger(label: "test")
         )
-        let channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
+    }
+
+    /// The close code of the close frame the handler sent.
+    private func closeCode(_ channel: EmbeddedChannel) throws -> WebSocketErrorCode? {
+        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
+        #expect(close.opcode == .connectionClose)
+        var closePayload = close.data
+        return closePayload.readWebSocketErrorCode()
     }
 
     private func binary(_ bytes: [UInt8], fin: Bool = true, opcode: WebSocketOpcode = .binary) -> WebSocketFrame {
@@ -49,6 +65,19 @@ import Testing
         data.webSocketMask(key)
         try channel.writeInbound(WebSocketFrame(fin: true, opcode: .binary, maskKey: key, data: data))
         #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "hi")
+    }
+
+    /// An unfragmented message is the data path: the aggregator passes the frame through and the
+    /// data handed on is a slice of the frame's own buffer, not a copy.
+    @Test func unfragmentedMessagesAreNotCopied() throws {
+        let channel = try self.makeChannel()
+        let frame = self.binary([0x0A, 0x03, 0x61, 0x62, 0x63])
+        try channel.writeInbound(frame)
+        let data = try #require(try channel.readInbound(as: ByteBuffer.self))
+        #expect(String(buffer: data) == "abc")
+        let framePayloadStart = frame.data.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let dataStart = data.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(dataStart == framePayloadStart + 2, "the data follows the chunk header in the same storage")
     }
 
     @Test func fragmentedMessagesAreAssembled() throws {
@@ -88,9 +117,54 @@ import Testing
         #expect(throws: ChunkFrameError.self) {
             try channel.writeInbound(self.binary([5, 6, 7, 8, 9], fin: false, opcode: .continuation))
         }
-        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
-        var closePayload = close.data
-        #expect(closePayload.readWebSocketErrorCode() == .messageTooLarge)
+        #expect(try self.closeCode(channel) == .messageTooLarge)
+        #expect(!channel.isActive)
+    }
+
+    @Test func tooManyFragmentsCloseWithPolicyViolation() throws {
+        let channel = try self.makeChannel(maximumFragmentCount: 3)
+        try channel.writeInbound(self.binary([0x0A, 0x03], fin: false))
+        let error = #expect(throws: ChunkFrameError.self) {
+            try channel.writeInbound(self.binary([0x61], fin: false, opcode: .continuation))
+            try channel.writeInbound(self.binary([0x62], fin: false, opcode: .continuation))
+        }
+        #expect(error?.description.contains("too many fragments") == true)
+        #expect(try self.closeCode(channel) == .policyViolation)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aMessageInExactlyTheMostFragmentsAllowedPasses() throws {
+        let channel = try self.makeChannel(maximumFragmentCount: 3)
+        try channel.writeInbound(self.binary([0x0A, 0x02], fin: false))
+        try channel.writeInbound(self.binary([0x61], fin: false, opcode: .continuation))
+        try channel.writeInbound(self.binary([0x62], fin: true, opcode: .continuation))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "ab")
+    }
+
+    @Test func aContinuationWithNothingToContinueClosesWithProtocolError() throws {
+        let channel = try self.makeChannel()
+        let error = #expect(throws: ChunkFrameError.self) {
+            try channel.writeInbound(self.binary([0x0A, 0x00], opcode: .continuation))
+        }
+        #expect(error?.description.contains("out of order") == true)
+        #expect(try self.closeCode(channel) == .protocolError)
+    }
+
+    @Test func aNewMessageBeforeTheFragmentedOneIsCompleteClosesWithProtocolError() throws {
+        let channel = try self.makeChannel()
+        try channel.writeInbound(self.binary([0x0A, 0x02, 0x61], fin: false))
+        #expect(throws: ChunkFrameError.self) { try channel.writeInbound(self.binary([0x0A, 0x00])) }
+        #expect(try self.closeCode(channel) == .protocolError)
+    }
+
+    /// Control frames may come between the fragments of a message (RFC 6455 5.4).
+    @Test func aPingBetweenFragmentsIsAnswered() throws {
+        let channel = try self.makeChannel()
+        try channel.writeInbound(self.binary([0x0A, 0x02, 0x61], fin: false))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "p")))
+        #expect(try channel.readOutbound(as: WebSocketFrame.self)?.opcode == .pong)
+        try channel.writeInbound(self.binary([0x62], fin: true, opcode: .continuation))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "ab")
     }
 
     @Test func pingsAreAnsweredWithPongCarryingTheSameData() throws {
@@ -154,28 +228,111 @@ import Testing
         #expect(!channel.isActive)
     }
 
-    @Test func keepaliveIsSentAfterTheIdleIntervalOnly() throws {
+    /// The keepalive timer is NIO's `IdleStateHandler` on write idleness, with the interval asked.
+    @Test func keepaliveIsDrivenByAWriteIdleStateHandler() throws {
         let channel = try self.makeChannel(keepalive: .seconds(30))
-        let loop = channel.embeddedEventLoop
-        loop.advanceTime(by: .seconds(29))
-        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
-        loop.advanceTime(by: .seconds(1))
-        let keepalive = try #require(try channel.readOutbound(as: WebSocketFrame.self))
-        #expect(self.payload(keepalive) == [0x0A, 0x00])
-
-        // Traffic resets the idle clock: no keepalive until 30 s after the last write.
-        loop.advanceTime(by: .seconds(20))
-        try channel.writeOutbound(ByteBuffer(string: "data"))
-        _ = try channel.readOutbound(as: WebSocketFrame.self)
-        loop.advanceTime(by: .seconds(20))
-        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
-        loop.advanceTime(by: .seconds(10))
-        #expect(try channel.readOutbound(as: WebSocketFrame.self).map(self.payload) == [0x0A, 0x00])
+        let idle = try channel.pipeline.syncOperations.handler(type: IdleStateHandler.self)
+        #expect(idle.writeTimeout == .seconds(30))
+        #expect(idle.readTimeout == nil && idle.allTimeout == nil)
     }
 
-    @Test func noKeepaliveWhenDisabled() throws {
+    @Test func aWriteIdleEventSendsOneEmptyChunk() throws {
+        let channel = try self.makeChannel(role: .client, keepalive: .seconds(30))
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
+        let keepalive = try #require(try channel.readOutbound(as: WebSocketFrame.self))
+        #expect(keepalive.opcode == .binary && keepalive.fin && keepalive.maskKey != nil)
+        #expect(self.payload(keepalive) == [0x0A, 0x00])
+        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
+    }
+
+    @Test func otherIdleEventsPassOnAndSendNothing() throws {
+        let channel = try self.makeChannel(keepalive: .seconds(30))
+        let events = EventRecorder()
+        try channel.pipeline.syncOperations.addHandler(events)
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
+        #expect(events.count == 1)
+    }
+
+    @Test func noKeepaliveAfterClosing() throws {
+        let channel = try self.makeChannel(keepalive: .seconds(30))
+        channel.close(promise: nil)
+        #expect(try channel.readOutbound(as: WebSocketFrame.self)?.opcode == .connectionClose)
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
+        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
+    }
+
+    @Test func noIdleStateHandlerWhenKeepaliveIsOff() throws {
         let channel = try self.makeChannel(keepalive: nil)
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: IdleStateHandler.self) }
         channel.embeddedEventLoop.advanceTime(by: .hours(1))
         #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
+    }
+}
+
+/// Counts the user events that reach the end of the pipeline.
+private final class EventRecorder: ChannelInboundHandler {
+    typealias InboundIn = Never
+    private(set) var count = 0
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        self.count += 1
+    }
+}
+
+/// The keepalive on a real connection and a real clock: `IdleStateHandler` measures time with
+/// the wall clock, which an `EmbeddedEventLoop` does not advance.
+@Suite(.timeLimit(.minutes(1))) struct KeepaliveOnARealConnectionTests {
+    @Test func anIdleTunnelSendsEmptyChunksNoSoonerThanTheInterval() async throws {
+        let interval = TimeAmount.milliseconds(200)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(WebSocketFrameEncoder())
+                    try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder()))
+                    try pipeline.addTunnelFrameHandlers(.init(role: .server, keepaliveInterval: interval), logger: Logger(label: "test"))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let (frames, received) = AsyncStream.makeStream(of: (at: NIODeadline, payload: [UInt8]).self)
+        let start = NIODeadline.now()
+        let client = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(FrameRecorder(received))
+                }
+            }
+            .connect(host: "127.0.0.1", port: server.localAddress!.port!)
+            .get()
+
+        var iterator = frames.makeAsyncIterator()
+        let first = try #require(await iterator.next())
+        let second = try #require(await iterator.next())
+        #expect(first.payload == [0x0A, 0x00] && second.payload == [0x0A, 0x00])
+        // Timers never fire early, and the server's idle clock starts after `start`.
+        #expect(first.at - start >= interval, "first keepalive after \(first.at - start)")
+        #expect(second.at > first.at)
+
+        try await client.close()
+        try await server.close()
+    }
+}
+
+/// Hands each frame's arrival time and payload to a stream.
+private final class FrameRecorder: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    private let received: AsyncStream<(at: NIODeadline, payload: [UInt8])>.Continuation
+
+    init(_ received: AsyncStream<(at: NIODeadline, payload: [UInt8])>.Continuation) {
+        self.received = received
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        self.received.yield((NIODeadline.now(), Array(frame.unmaskedData.readableBytesView)))
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import SwiftASN1
 import X509
 
 #if canImport(Glibc)
@@ -12,6 +13,8 @@ public enum TrustStoreError: Error, CustomStringConvertible, Sendable {
     case notPEM(byteCount: Int, preview: String)
     /// A PEM block that is not a certificate (a key, a CSR…): never written to a trust store.
     case unexpectedBlock(label: String)
+    /// PEM framing that does not parse: bad base64, wrong line lengths, BEGIN without END.
+    case malformedPEM(reason: String)
     /// A `CERTIFICATE` block whose content does not parse.
     case badCertificate(index: Int, reason: String)
     case file(FileError)
@@ -27,6 +30,8 @@ public enum TrustStoreError: Error, CustomStringConvertible, Sendable {
             return "the CA endpoint did not return PEM certificates: received \(count) bytes starting \"\(preview)\""
         case .unexpectedBlock(let label):
             return "the CA endpoint returned a PEM \(label) block; only CERTIFICATE blocks are accepted"
+        case .malformedPEM(let reason):
+            return "the CA endpoint returned malformed PEM: \(reason)"
         case .badCertificate(let index, let reason):
             return "certificate \(index) from the CA endpoint does not parse: \(reason)"
         case .file(let error):
@@ -44,37 +49,30 @@ public enum TrustStoreError: Error, CustomStringConvertible, Sendable {
 /// The gateway CA: checked, merged with the system bundle into `--ca-bundle`, and optionally
 /// added to the OS trust store.
 public enum TrustStore {
-    /// Splits `body` into PEM blocks and parses each as an X.509 certificate. Text between
-    /// blocks is allowed (bundles carry comments); anything but certificates is refused.
+    /// Splits `body` into PEM blocks (SwiftASN1's `PEMDocument`) and parses each as an X.509
+    /// certificate. Text between blocks is allowed (bundles carry comments); anything but
+    /// certificates is refused.
     @discardableResult
     public static func parseCertificates(_ body: [UInt8]) throws(TrustStoreError) -> [Certificate] {
-        let text = String(decoding: body, as: UTF8.self)
-        var certificates: [Certificate] = []
-        var block: (label: String, lines: [Substring])?
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            let line = rawLine.trimmingWhitespace()
-            if block == nil, line.hasPrefix("-----BEGIN "), line.hasSuffix("-----") {
-                let label = String(line.dropFirst("-----BEGIN ".count).dropLast(5))
-                guard label == "CERTIFICATE" else { throw .unexpectedBlock(label: label) }
-                block = (label, [line])
-            } else if var current = block {
-                current.lines.append(line)
-                block = current
-                if line == "-----END \(current.label)-----" {
-                    do {
-                        certificates.append(try Certificate(pemEncoded: current.lines.joined(separator: "\n")))
-                    } catch {
-                        throw .badCertificate(index: certificates.count + 1, reason: String(describing: error))
-                    }
-                    block = nil
-                }
-            }
+        let documents: [PEMDocument]
+        do {
+            documents = try PEMDocument.parseMultiple(pemString: String(decoding: body, as: UTF8.self))
+        } catch {
+            throw .malformedPEM(reason: String(describing: error))
         }
-        guard block == nil else {
-            throw .badCertificate(index: certificates.count + 1, reason: "BEGIN CERTIFICATE without END CERTIFICATE")
-        }
-        guard !certificates.isEmpty else {
+        guard !documents.isEmpty else {
             throw .notPEM(byteCount: body.count, preview: Self.preview(body))
+        }
+        if let other = documents.first(where: { $0.discriminator != Certificate.defaultPEMDiscriminator }) {
+            throw .unexpectedBlock(label: other.discriminator)
+        }
+        var certificates: [Certificate] = []
+        for document in documents {
+            do {
+                certificates.append(try Certificate(pemDocument: document))
+            } catch {
+                throw .badCertificate(index: certificates.count + 1, reason: String(describing: error))
+            }
         }
         return certificates
     }

@@ -1,14 +1,15 @@
 import ArgumentParser
-import RelayProtocol
-import Dispatch
 import Foundation
-import TestSupport
+import Logging
+import RelayProtocol
+import ServiceLifecycle
 
 /// A local HTTPS target with its own throwaway CA, for the demo and the
 /// benchmarks: clients trust `DIR/ca.pem` and reach the endpoints of
-/// `HTTPSTarget` (`/hello`, `/bytes/N`, `/sha256`, `/static/…`).
+/// `HTTPSTarget` (`/hello`, `/bytes/N`, `/sha256`, `/static/…`). Runs `TargetService` in a
+/// `ServiceGroup` whose graceful-shutdown signals are SIGTERM and SIGINT.
 @main
-struct RelayTestTarget: AsyncParsableCommand {
+struct RelayTestTargetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-test-target",
         abstract: "Serve the relay-init test endpoints over HTTPS with a freshly made CA.",
@@ -60,51 +61,20 @@ struct RelayTestTarget: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let address = try Self.listenAddress(listen)
-        // Signals become events on a dispatch source; ignoring them first
-        // stops the default action (exit without cleanup).
-        let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
-
-        try FileManager.default.createDirectory(atPath: certDirectory, withIntermediateDirectories: true)
-        let ca = TestCA()
-        try ca.writeCertificate(to: (certDirectory as NSString).appendingPathComponent("ca.pem"))
-        let leaf = try ca.issue(dnsNames: dnsNames, ipAddresses: ["127.0.0.1", "::1"])
-        try leaf.writeFiles(to: certDirectory, name: "server")
-
-        let target = try await HTTPSTarget.start(
-            host: address.host, port: address.port, tls: plainHTTP ? nil : leaf, staticRoot: staticRoot
+        let service = TargetService(
+            address: try Self.listenAddress(listen),
+            certDirectory: certDirectory,
+            dnsNames: dnsNames,
+            plainHTTP: plainHTTP,
+            staticRoot: staticRoot
         )
-        let shownHost = address.host.contains(":") ? "[\(address.host)]" : address.host
-        print("relay-test-target listening on \(shownHost):\(target.port)")
-        // Scripts wait for this line through a pipe, where stdout is block-buffered.
-        fflush(nil)
-
-        await stop.wait()
-        await target.shutdown()
-    }
-}
-
-/// Waits for the first of some signals, delivered through DispatchSource.
-/// Owned by `run()` alone; the sources must live as long as it waits.
-final class SignalWaiter {
-    private let sources: [DispatchSourceSignal]
-    private let stream: AsyncStream<Void>
-
-    init(signals: [Int32]) {
-        let (stream, continuation) = AsyncStream<Void>.makeStream()
-        self.stream = stream
-        self.sources = signals.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield() }
-            source.resume()
-            return source
-        }
-    }
-
-    func wait() async {
-        for await _ in stream {
-            return
-        }
+        // The group's signal handlers are in place before the service starts, so a signal
+        // during start-up is not lost: the target starts, then stops.
+        let group = ServiceGroup(
+            services: [service],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "relay-test-target")
+        )
+        try await group.run()
     }
 }
