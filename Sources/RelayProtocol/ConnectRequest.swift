@@ -6,7 +6,7 @@ public struct ConnectRequest: Equatable, Sendable {
     public var requestLine: String
     /// The method as written (already checked to be CONNECT, in any case).
     public var method: String
-    /// Target host; IPv6 literals without their brackets.
+    /// Target host, lowercase; IPv6 literals without their brackets.
     public var host: String
     public var port: Int
     /// `HTTP/1.0`, `HTTP/1.1`, … as written.
