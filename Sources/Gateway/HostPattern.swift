@@ -1,4 +1,5 @@
 import Foundation
+import RelayProtocol
 
 /// One `HOST:PORT` pattern of the gateway's allow or deny list.
 ///
@@ -8,6 +9,8 @@ import Foundation
 ///   proxy allow lists); any other `*` label matches exactly one label (`api.*.example.com`).
 ///   IPv6 addresses are written in brackets (`[::1]:443`).
 /// - PORT is a number in 1–65535 or `*` for any port.
+///
+/// The text is read by RelayProtocol's `Authority` parser, like every other `host:port`.
 public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
     enum Host: Sendable, Hashable {
         case any
@@ -25,32 +28,34 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
     public let description: String
 
     public init(_ text: String) throws(HostPatternError) {
-        guard let colon = text.lastIndex(of: ":") else { throw .missingPort(text) }
-        let hostText = text[..<colon]
-        let portText = text[text.index(after: colon)...]
-
-        if portText == "*" {
-            self.port = nil
-        } else if let port = Int(portText), portText.allSatisfy(\.isASCII), (1...65535).contains(port) {
-            self.port = port
-        } else {
+        // `*` for the port is the pattern's own; everything else is the one authority syntax.
+        let anyPort = text.hasSuffix(":*")
+        let authority: Authority
+        do throws(AuthorityError) {
+            authority = try Authority(parsing: anyPort ? text.dropLast(2) : Substring(text), portRequired: !anyPort)
+        } catch .missingPort {
+            throw .missingPort(text)
+        } catch .invalidPort, .portOutOfRange {
             throw .invalidPort(text)
+        } catch {
+            throw .invalidHost(text)
         }
+        // `a:80:*` reads as host `a:80`, not as a port.
+        guard !anyPort || authority.port == nil else { throw .invalidHost(text) }
+        self.port = authority.port
 
-        if hostText == "*" {
+        if authority.host == "*" {
             self.host = .any
-        } else if hostText.hasPrefix("[") {
-            guard hostText.hasSuffix("]"), hostText.count > 2 else { throw .invalidHost(text) }
-            guard let address = Self.ipv6Bytes(String(hostText.dropFirst().dropLast())) else {
-                throw .invalidHost(text)
-            }
+        } else if authority.isIPv6 {
+            // Compared as bytes; a zone (`%eth0`) names no address a target resolves to.
+            guard let address = Self.ipv6Bytes(authority.host) else { throw .invalidHost(text) }
             self.host = .ipv6(address)
         } else {
-            let normalized = Self.normalize(String(hostText))
+            let normalized = Self.normalize(authority.host)
             let labels = normalized.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard !normalized.isEmpty, !normalized.contains(":"),
-                  labels.allSatisfy({ !$0.isEmpty && ($0 == "*" || !$0.contains("*")) })
-            else { throw .invalidHost(text) }
+            guard !normalized.isEmpty, labels.allSatisfy({ !$0.isEmpty && ($0 == "*" || !$0.contains("*")) }) else {
+                throw .invalidHost(text)
+            }
             self.host = .labels(labels)
         }
         self.description = text

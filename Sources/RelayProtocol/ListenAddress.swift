@@ -1,8 +1,9 @@
 import NIOCore
 
-/// `ADDR:PORT` as `--listen` takes it: IPv6 in brackets (`[::1]:0`), port 0–65535.
+/// `ADDR:PORT` as `--listen` takes it: IPv6 in brackets (`[::1]:0`), port 0–65535 (0: any
+/// free port). One value from the command line to the socket.
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    /// Without brackets.
+    /// Lowercase when parsed; IPv6 without brackets.
     public var host: String
     public var port: Int
 
@@ -11,28 +12,23 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
+    /// Parses `ADDR:PORT` with the one `Authority` parser: the port is required and may be 0.
     public init(parsing text: String) throws(ListenAddressError) {
-        guard !text.contains(where: \.isWhitespace) else { throw .invalid(text) }
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:") else { throw .invalid(text) }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-            guard hostPart.contains(":") else { throw .invalid(text) }
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { throw .invalid(text) }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
+        do throws(AuthorityError) {
+            let authority = try Authority(parsing: text, portRequired: true, portRange: 0...65535)
+            guard let port = authority.port else { throw AuthorityError.missingPort }
+            self.init(host: authority.host, port: port)
+        } catch .unbracketedIPv6 {
             // An unbracketed IPv6 address is ambiguous (`::1:80`): refuse rather than guess.
-            guard !hostPart.contains(":") else { throw .unbracketedIPv6(text) }
+            throw .unbracketedIPv6(text)
+        } catch {
+            throw .invalid(text)
         }
-        guard !hostPart.isEmpty, !portPart.isEmpty, portPart.count <= 5,
-              portPart.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }),
-              let port = Int(portPart), port <= 65535
-        else { throw .invalid(text) }
-        self.host = String(hostPart)
-        self.port = port
+    }
+
+    /// The same address with another port: the one bound when port 0 was asked for.
+    public func with(port: Int) -> ListenAddress {
+        ListenAddress(host: self.host, port: port)
     }
 
     /// Whether only this machine can reach the address: `localhost`, 127.0.0.0/8, `::1`
@@ -57,7 +53,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// `host:port`, with brackets around IPv6 addresses.
     public var description: String {
-        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+        Authority(host: self.host, port: self.port).description
     }
 }
 

@@ -51,6 +51,10 @@ import Testing
         #expect(v6.matches(host: "0:0:0:0:0:0:0:1", port: 443))
         #expect(!v6.matches(host: "::2", port: 443))
         #expect(!v6.matches(host: "localhost", port: 443))
+        let anyPortV6 = try HostPattern("[0:0::1]:*")
+        #expect(anyPortV6.matches(host: "::1", port: 1) && anyPortV6.matches(host: "::1", port: 65535))
+        #expect(try HostPattern("[2001:DB8::1]:443").matches(host: "2001:db8::1", port: 443))
+        #expect(try HostPattern("EXAMPLE.Com:443").matches(host: "example.com", port: 443))
     }
 
     @Test(arguments: [
@@ -63,6 +67,17 @@ import Testing
         ("ex*ample.com:443", .invalidHost("ex*ample.com:443")),
         ("[nonsense]:443", .invalidHost("[nonsense]:443")),
         ("::1:443", .invalidHost("::1:443")),
+        ("[::1]", .missingPort("[::1]")),
+        ("example.com:", .invalidPort("example.com:")),
+        ("example.com:+443", .invalidPort("example.com:+443")),
+        ("example.com:080443", .invalidPort("example.com:080443")),
+        ("a:80:*", .invalidHost("a:80:*")),
+        ("exa mple.com:443", .invalidHost("exa mple.com:443")),
+        ("user@example.com:443", .invalidHost("user@example.com:443")),
+        ("[::1]443:*", .invalidHost("[::1]443:*")),
+        ("[::1:443", .invalidHost("[::1:443")),
+        ("[fe80::1%eth0]:443", .invalidHost("[fe80::1%eth0]:443")),
+        ("[10.0.0.1]:443", .invalidHost("[10.0.0.1]:443")),
     ])
     func invalidPatterns(text: String, expected: HostPatternError) {
         #expect(throws: expected) { try HostPattern(text) }

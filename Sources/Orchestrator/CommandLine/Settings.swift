@@ -79,7 +79,7 @@ public struct Settings: Sendable, Equatable {
 
         let gatewayValue = lookup.value(options.gateway, flag: "--gateway", variable: "RELAY_INIT_GATEWAY")
         let gateway = try gatewayValue.map { value throws(UsageError) in
-            let url = try lookup.url(value, schemes: ["http", "https"])
+            let url = try lookup.url(value, schemes: [.http, .https])
             guard url.query == nil else {
                 throw UsageError("\(value.origin) must not have a query (\(url)): give the base URL, e.g. https://gw.example/prefix")
             }
@@ -91,20 +91,20 @@ public struct Settings: Sendable, Equatable {
 
         let webSocketURL: WebSocketURL?
         if let value = lookup.value(options.webSocketURL, flag: "--ws-url", variable: "RELAY_INIT_WS_URL") {
-            guard let url = WebSocketURL(value.text), EndpointURL(value.text, schemes: ["ws", "wss"]) != nil else {
+            guard let url = WebSocketURL(value.text) else {
                 throw UsageError("\(value.origin) '\(value.text)' is not a ws:// or wss:// URL (e.g. wss://gw.example/v1/code/upstreamproxy/ws; IPv6 hosts in brackets)")
             }
             webSocketURL = url
         } else {
-            webSocketURL = gateway?.appendingPath(Defaults.webSocketPath).webSocketEquivalent
+            webSocketURL = gateway.map { WebSocketURL(webSocketEquivalentOf: $0.appendingPath(Defaults.webSocketPath)) }
         }
 
         let caURL = try lookup.value(options.caURL, flag: "--ca-url", variable: "RELAY_INIT_CA_URL")
-            .map { value throws(UsageError) in try lookup.url(value, schemes: ["http", "https"]) }
+            .map { value throws(UsageError) in try lookup.url(value, schemes: [.http, .https]) }
             ?? gateway?.appendingPath(Defaults.caCertPath)
 
         let tokenURL = try lookup.value(options.tokenURL, flag: "--token-url", variable: "RELAY_INIT_TOKEN_URL")
-            .map { value throws(UsageError) in try lookup.url(value, schemes: ["http", "https"]) }
+            .map { value throws(UsageError) in try lookup.url(value, schemes: [.http, .https]) }
 
         let sessionID = lookup.value(options.sessionID, flag: "--session-id", variable: "RELAY_INIT_SESSION_ID")?.text
 
@@ -204,9 +204,9 @@ private struct Lookup {
         return nil
     }
 
-    func url(_ value: GivenValue, schemes: Set<String>) throws(UsageError) -> EndpointURL {
+    func url(_ value: GivenValue, schemes: Set<EndpointURL.Scheme>) throws(UsageError) -> EndpointURL {
         guard let url = EndpointURL(value.text, schemes: schemes) else {
-            let expected = schemes.sorted().map { "\($0)://" }.joined(separator: " or ")
+            let expected = schemes.sorted().map { "\($0.rawValue)://" }.joined(separator: " or ")
             throw UsageError("\(value.origin) '\(value.text)' is not an \(expected) URL (e.g. https://gw.example; IPv6 hosts in brackets)")
         }
         return url

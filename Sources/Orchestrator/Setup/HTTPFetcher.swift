@@ -131,7 +131,7 @@ public struct HTTPFetcher: Sendable {
             relay_curl_setopt_string(handle, CURLOPT_USERAGENT, "relay-init/\(RelayInit.version)")
             relay_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
             relay_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
-            if url.scheme == "https", let caFile = self.caFile {
+            if url.scheme == .https, let caFile = self.caFile {
                 relay_curl_setopt_string(handle, CURLOPT_CAINFO, caFile)
             }
             relay_curl_setopt_write_function(handle) { data, size, count, context in
