@@ -135,7 +135,7 @@ let package = Package(
             name: "RelayLoggingTests",
             dependencies: ["RelayLogging", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "RelayProtocolTests", dependencies: ["RelayProtocol"], exclude: ["protobuf_crosscheck.py"]),
+        .testTarget(name: "RelayProtocolTests", dependencies: ["RelayProtocol", "TestSupport"], exclude: ["protobuf_crosscheck.py"]),
         .testTarget(
             name: "TunnelIOTests",
             dependencies: [

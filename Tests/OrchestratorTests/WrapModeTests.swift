@@ -84,9 +84,9 @@ import Testing
         #expect(proxy == "http://127.0.0.1:\(port)")
         #expect(child["https_proxy"] == proxy)
         #expect(child["HTTP_PROXY"] == "http://127.0.0.1:1")
-        #expect(child["NO_PROXY"] == (NoProxyList.defaults + ["internal.example"]).joined(separator: ","))
+        #expect(child["NO_PROXY"] == (SpecLists.noProxyDefaults + ["internal.example"]).joined(separator: ","))
         #expect(child["no_proxy"] == child["NO_PROXY"])
-        for name in ProxyEnvironment.caBundleVariables {
+        for name in SpecLists.caVariables {
             #expect(child[name] == fixture.bundle, "\(name)")
         }
         #expect(child.keys.allSatisfy { !$0.hasPrefix("RELAY_INIT_TOKEN") })
@@ -96,7 +96,7 @@ import Testing
         let envFileText = try #require(readFile(report + "/envfile.copy"))
         #expect(!envFileText.contains(token))
         let sourced = try await EnvFileTests.environment(afterSourcing: report + "/envfile.copy")
-        for name in ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "RELAY_INIT_PROXY_PORT"] + ProxyEnvironment.caBundleVariables {
+        for name in SpecLists.proxyVariables {
             #expect(sourced[name] == child[name], "\(name)")
         }
 
@@ -200,7 +200,7 @@ import Testing
         // SIGHUP does not stop a sidecar (nothing to forward it to); were it fatal, the exit would be 129.
         kill(sidecar.pid, SIGHUP)
         kill(sidecar.pid, signal)
-        #expect(try await sidecar.wait(timeout: .seconds(30)) == 0, "\(sidecar.stderr)")
+        #expect(try await sidecar.wait(timeout: .seconds(30)) == SpecLists.ExitCode.sidecarStopped, "\(sidecar.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fixture.envFile))
         #expect(!sidecar.stderr.contains("sidecar-token"))
     }
@@ -209,7 +209,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let result = try await RelayInitBinary.run([], environment: RelayInitBinary.unreachableGateway(directory))
-        #expect(result.status == 69, "\(result.stderr)")
+        #expect(result.status == SpecLists.ExitCode.setupFailed, "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("proxy.env")))
     }
 }

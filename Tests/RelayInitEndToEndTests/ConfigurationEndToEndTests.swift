@@ -70,7 +70,7 @@ struct ConfigurationEndToEndTests {
     @Test func childKilledBySignalGives128PlusN() async throws {
         try await Stack.with { stack in
             let result = try await stack.runRelayInit(command: ["sh", "-c", "curl -sS \"$1\" && kill -KILL $$", "sh", stack.targetURL("/hello")])
-            #expect(result.status == 128 + SIGKILL, "\(stack.report(result))")
+            #expect(result.status == SpecLists.ExitCode.killedBySignal(SIGKILL), "\(stack.report(result))")
             #expect(result.stdout == "hello from target\n", "\(stack.report(result))")
             #expect(!fileExists(stack.envFile))
         }
@@ -80,7 +80,7 @@ struct ConfigurationEndToEndTests {
         try await Stack.with { stack in
             let name = "relay-init-no-such-command-\(UUID().uuidString.prefix(8))"
             let result = try await stack.runRelayInit(command: [name])
-            #expect(result.status == 127, "\(stack.report(result))")
+            #expect(result.status == SpecLists.ExitCode.notFound, "\(stack.report(result))")
             #expect(result.stderr.contains(name), "\(stack.report(result))")
             #expect(!fileExists(stack.envFile))
         }
@@ -92,7 +92,7 @@ struct ConfigurationEndToEndTests {
             try "#!/bin/sh\necho ran\n".write(toFile: script, atomically: true, encoding: .utf8)
             chmod(script, 0o644)
             let result = try await stack.runRelayInit(command: [script])
-            #expect(result.status == 126, "\(stack.report(result))")
+            #expect(result.status == SpecLists.ExitCode.notExecutable, "\(stack.report(result))")
             #expect(result.stderr.contains(script), "\(stack.report(result))")
             #expect(!result.stdout.contains("ran"))
             #expect(!fileExists(stack.envFile))

@@ -97,7 +97,7 @@ struct SecurityTests {
         let refused = try await RelayInitSidecar.runExpectingSetupFailure(
             .init(gateway: files.server.url(""), caURL: files.url("over.pem")), sessionID: "s", token: "t", systemCA: systemCA
         )
-        #expect(refused.result.status == 69, "\(refused.result.stderr)")
+        #expect(refused.result.status == SpecLists.ExitCode.setupFailed, "\(refused.result.stderr)")
         #expect(refused.result.stderr.contains("the body is larger than 1048576 bytes"), "\(refused.result.stderr)")
         #expect(!refused.wroteEnvFile, "a failed set-up wrote the env file")
 
@@ -153,7 +153,7 @@ struct SecurityTests {
             .init(gateway: files.server.url(""), caURL: files.url("ca.pem")), sessionID: "s", token: token,
             systemCA: files.directory.file("system.pem")
         )
-        #expect(refused.result.status == 69, "\(refused.result.stderr)")
+        #expect(refused.result.status == SpecLists.ExitCode.setupFailed, "\(refused.result.stderr)")
         #expect(refused.result.stderr.contains(body.expectedMessage), "\(refused.result.stderr)")
         #expect(!refused.wroteEnvFile)
         for secret in Self.secretForms(session: "s", token: token) {

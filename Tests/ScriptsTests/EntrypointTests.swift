@@ -50,7 +50,7 @@ struct EntrypointTests {
         let directory = try TemporaryDirectory(prefix: "scripts-entrypoint")
         defer { directory.remove() }
         let result = try await TestProcess.run(Repository.entrypoint, arguments, environment: failOpenEnvironment(directory))
-        #expect(result.status == 69, "\(report(result))")
+        #expect(result.status == SpecLists.ExitCode.setupFailed, "\(report(result))")
         #expect(result.stdout == "", "\(report(result))")
     }
 

@@ -16,9 +16,12 @@ public struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible 
 /// NO_PROXY: the default list, the gateway's own host names (the gateway must never be
 /// tunnelled through itself), then the user's entries. No entry twice.
 public enum NoProxyList {
+    /// SPEC §4: loopback, link-local, the private and carrier-grade NAT ranges, in-cluster
+    /// service names and Docker's host alias.
     public static let defaults = [
-        "localhost", "127.0.0.1", "::1",
-        "169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+        "localhost", "127.0.0.1", "::1", "127.0.0.0/8",
+        "169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+        ".svc.cluster.local", "host.docker.internal",
     ]
 
     /// `gatewayHosts` are host names as parsed (IPv6 without brackets).
@@ -40,12 +43,12 @@ public enum NoProxyList {
 
 /// The variables of SPEC §4, shared by the env file and the child.
 public enum ProxyEnvironment {
-    /// Every variable a common tool reads its CA bundle path from.
+    /// Every variable a common tool reads its CA bundle path from (SPEC §4's 15).
     public static let caBundleVariables = [
         "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
         "GIT_SSL_CAINFO", "PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT",
         "NIX_SSL_CERT_FILE", "HTTPLIB2_CA_CERTS", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
-        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", "BUNDLE_SSL_CA_CERT",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", "BUNDLE_SSL_CA_CERT", "HEX_CACERTS_PATH",
     ]
 
     /// Removed from the child's environment whatever happens: the token never reaches the child.
