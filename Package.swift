@@ -79,10 +79,22 @@ let package = Package(
         ),
         // prctl, posix_spawn extensions and malloc_trim (header-only).
         .systemLibrary(name: "CSystemShims"),
-        // relay-init's orchestration: options, token, CA, env file, supervision.
+        // The init (tini's job): signal mask and forwarding, subreaper, spawning the command in
+        // its own process group on the terminal, reaping, exit statuses. Knows nothing of proxies,
+        // tokens or the relay.
+        .target(
+            name: "Init",
+            dependencies: [
+                "CSystemShims",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // relay-init's orchestration: options, token, CA, env file; hands the command to Init.
         .target(
             name: "Orchestrator",
             dependencies: [
+                "Init",
                 "Relay",
                 "RelayProtocol",
                 "RelayLogging",
