@@ -109,6 +109,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "relay-init", dependencies: ["Orchestrator"]),
+        // Test helper: Init alone as a process's init, for Tests/InitTests (no proxy, no relay).
+        .executableTarget(
+            name: "init-harness",
+            dependencies: ["Init", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "relay-gateway",
             dependencies: [
@@ -179,6 +184,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "InitTests", dependencies: ["Init", "TestSupport"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "RelayProtocol", "TestSupport"]),
         .testTarget(name: "RelayInitEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(
