@@ -84,10 +84,22 @@ let package = Package(
         ),
         // prctl, posix_spawn extensions and malloc_trim (header-only).
         .systemLibrary(name: "CSystemShims"),
-        // relay-init's orchestration: options, token, CA, env file, supervision.
+        // The init (tini's job): signal mask and forwarding, subreaper, spawning the command in
+        // its own process group on the terminal, reaping, exit statuses. Knows nothing of proxies,
+        // tokens or the relay.
+        .target(
+            name: "Init",
+            dependencies: [
+                "CSystemShims",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // relay-init's orchestration: options, token, CA, env file; hands the command to Init.
         .target(
             name: "Orchestrator",
             dependencies: [
+                "Init",
                 "Relay",
                 "RelayProtocol",
                 "RelayLogging",
@@ -103,6 +115,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "relay-init", dependencies: ["Orchestrator"]),
+        // Test helper: Init alone as a process's init, for Tests/InitTests (no proxy, no relay).
+        .executableTarget(
+            name: "init-harness",
+            dependencies: ["Init", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(name: "relay-gateway", dependencies: ["Gateway"]),
 
         // Test infrastructure: a test CA (swift-certificates) and an HTTPS target server.
@@ -167,6 +184,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "InitTests", dependencies: ["Init", "TestSupport"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "RelayProtocol", "TestSupport"]),
         .testTarget(name: "RelayInitEndToEndTests", dependencies: ["TestSupport"]),
         .testTarget(

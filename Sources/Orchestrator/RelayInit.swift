@@ -1,4 +1,6 @@
 import ArgumentParser
+import CSystemShims
+import Init
 import Logging
 
 #if canImport(Glibc)
@@ -83,7 +85,8 @@ public struct RelayInit: ParsableCommand {
         }
         settings.logFormat.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "relay-init")
-        supervisor.harden(logger: logger)
+        Self.keepSecretsOutOfCoreDumps(logger: logger)
+        supervisor.becomeSubreaper(logger: logger)
 
         let flow = RelayInitFlow(settings: settings, inheritedEnvironment: inheritedEnvironment, supervisor: supervisor, logger: logger)
         let status = flow.run()
@@ -91,6 +94,13 @@ public struct RelayInit: ParsableCommand {
         // text to format an error that has no message (a profile of start-up showed it at a sixth of
         // the time spent in relay-init's own code).
         fflush(nil)
-        processExit(status)
+        processExit(status.code)
+    }
+
+    /// `PR_SET_DUMPABLE 0` keeps the token out of core dumps and /proc/PID/mem of other users.
+    private static func keepSecretsOutOfCoreDumps(logger: Logger) {
+        if relay_prctl(PR_SET_DUMPABLE, 0) != 0 {
+            logger.warning("prctl(PR_SET_DUMPABLE, 0) failed: \(Errno(errno)); a core dump could hold the token")
+        }
     }
 }

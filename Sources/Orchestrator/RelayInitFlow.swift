@@ -1,3 +1,4 @@
+import Init
 import Logging
 import NIOCore
 import Relay
@@ -8,14 +9,9 @@ import Glibc
 import Musl
 #endif
 
-/// Exit codes that are relay-init's own (SPEC §8); the others are the child's.
-public enum ExitStatus {
-    public static let usage: Int32 = 64
-    public static let setupFailed: Int32 = 69
-}
-
 /// What relay-init does once its options are settled (SPEC §3, §5): set the proxy up (or fall
-/// open), run the command or idle as a sidecar, then tear down and report the exit code.
+/// open), hand the command to the init (`Supervisor`) or idle as a sidecar, then tear down
+/// and report the exit status.
 struct RelayInitFlow {
     var settings: Settings
     /// `NAME=value` strings as relay-init received them.
@@ -29,9 +25,9 @@ struct RelayInitFlow {
     static let sidecarGrace = TimeAmount.seconds(5)
 
     /// Runs everything and returns relay-init's exit status, after one summary line.
-    func run() -> Int32 {
+    func run() -> ExitStatus {
         let (status, totals) = self.runUntilExit()
-        var line = "exiting with status \(status)"
+        var line = "exiting with status \(status.code)"
         if let totals {
             line += "; relay: \(totals)"
         }
@@ -39,7 +35,7 @@ struct RelayInitFlow {
         return status
     }
 
-    private func runUntilExit() -> (status: Int32, relayTotals: RelayTotals?) {
+    private func runUntilExit() -> (status: ExitStatus, relayTotals: RelayTotals?) {
         let environment = ProcessEnvironment.dictionary(self.inheritedEnvironment)
         let setup = InterruptibleSetup<Result<ActiveProxy, SetupError>>()
         let stopSignals = self.settings.isSidecar ? Supervisor.stopSignals : Supervisor.stopRequestSignals
@@ -54,11 +50,11 @@ struct RelayInitFlow {
         case .finished(let result):
             setupResult = result
         case .stopped(let signal, let result):
-            // Stopped before the command ran: a sidecar stops as on any SIGTERM (0), a wrapper
-            // as its command would have (128+N).
+            // Stopped before the command ran: a sidecar stops as on any SIGTERM, a wrapper as
+            // its command would have.
             self.logger.notice("received signal \(signal) during set-up; stopping")
             let totals = self.tearDown(try? result?.get(), grace: .zero)
-            return (self.settings.isSidecar ? 0 : 128 + signal, totals)
+            return (self.settings.isSidecar ? .sidecarStopped : .killedBySignal(signal), totals)
         }
 
         let proxy: ActiveProxy?
@@ -67,8 +63,8 @@ struct RelayInitFlow {
         } catch {
             if self.settings.isSidecar || self.settings.failClosed {
                 let why = self.settings.isSidecar ? "sidecar mode has no command to run unproxied" : "--fail-closed"
-                self.logger.error("setup failed, exiting \(ExitStatus.setupFailed) (\(why)): \(error.description)")
-                return (ExitStatus.setupFailed, nil)
+                self.logger.error("setup failed, exiting \(ExitStatus.setupFailed.code) (\(why)): \(error.description)")
+                return (.setupFailed, nil)
             }
             // Fail open: one warning line, an env file that says so, the command unproxied.
             self.logger.warning("proxy disabled, running the command without it: \(error.description)")
@@ -86,10 +82,10 @@ struct RelayInitFlow {
         return self.runCommand(proxy: proxy, environment: environment)
     }
 
-    private func runCommand(proxy: ActiveProxy?, environment: [String: String]) -> (Int32, RelayTotals?) {
+    private func runCommand(proxy: ActiveProxy?, environment: [String: String]) -> (ExitStatus, RelayTotals?) {
         if let signal = self.supervisor.takePendingStopRequest() {
             self.logger.notice("received signal \(signal) during set-up; not starting '\(self.settings.command[0])'")
-            return (128 + signal, self.tearDown(proxy, grace: Self.childExitGrace))
+            return (.killedBySignal(signal), self.tearDown(proxy, grace: Self.childExitGrace))
         }
         let childEnvironment = ProxyEnvironment.childEnvironment(inherited: self.inheritedEnvironment, adding: proxy?.variables ?? [])
         let child: pid_t
@@ -97,18 +93,18 @@ struct RelayInitFlow {
             child = try self.supervisor.spawn(self.settings.command, environment: childEnvironment, searchPath: environment["PATH"])
         } catch {
             self.logger.error("\(error)")
-            return (error.exitCode, self.tearDown(proxy, grace: Self.childExitGrace))
+            return (error.exitStatus, self.tearDown(proxy, grace: Self.childExitGrace))
         }
         self.logger.debug("started '\(self.settings.command[0])' as pid \(child)")
         let outcome = self.supervisor.supervise(child: child, logger: self.logger)
         self.logger.debug("'\(self.settings.command[0])' \(outcome)")
-        return (outcome.exitCode, self.tearDown(proxy, grace: Self.childExitGrace))
+        return (outcome.exitStatus, self.tearDown(proxy, grace: Self.childExitGrace))
     }
 
-    private func runSidecar(_ proxy: ActiveProxy) -> (Int32, RelayTotals?) {
+    private func runSidecar(_ proxy: ActiveProxy) -> (ExitStatus, RelayTotals?) {
         let signal = self.supervisor.waitForStopSignal(logger: self.logger)
         self.logger.info("received signal \(signal), stopping: open tunnels get up to 5 s")
-        return (0, self.tearDown(proxy, grace: Self.sidecarGrace))
+        return (.sidecarStopped, self.tearDown(proxy, grace: Self.sidecarGrace))
     }
 
     /// Stops the relay (bounded, so a stuck tunnel cannot keep relay-init alive) and removes

@@ -145,7 +145,7 @@ public enum TrustStore {
         // Tools live in sbin, which a container's PATH does not always include.
         let searchPath = (environment["PATH"].map { $0 + ":" } ?? "") + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         guard let (tool, executable) = SystemTrustTool.all.lazy
-            .compactMap({ tool in FileSystem.findExecutable(tool.name, searchPath: searchPath).map { (tool, $0) } })
+            .compactMap({ tool in SetupTool.find(tool.name, searchPath: searchPath).map { (tool, $0) } })
             .first
         else { throw .noTrustTool }
 
@@ -155,7 +155,7 @@ public enum TrustStore {
             throw .file(error)
         }
         logger.debug("running \(executable) \(tool.arguments.joined(separator: " "))")
-        switch Spawn.runAndWait(executable, arguments: tool.arguments) {
+        switch SetupTool.run(executable, arguments: tool.arguments) {
         case .exited(0):
             logger.info("added the gateway CA to the system trust store (\(tool.anchorPath))")
         case .exited(let code):

@@ -113,15 +113,4 @@ enum FileSystem {
             throw FileError(operation: "delete", path: path, errno: errno)
         }
     }
-
-    /// The first executable regular file named `name` in the `:`-separated `searchPath`.
-    static func findExecutable(_ name: String, searchPath: String) -> String? {
-        for directory in searchPath.split(separator: ":", omittingEmptySubsequences: false) {
-            let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + name
-            if Self.isRegularFile(candidate) && access(candidate, X_OK) == 0 {
-                return candidate
-            }
-        }
-        return nil
-    }
 }

@@ -6,40 +6,13 @@ import Glibc
 import Musl
 #endif
 
-/// How a child ended.
-public enum ChildOutcome: Equatable, Sendable, CustomStringConvertible {
-    case exited(Int32)
-    case signaled(Int32)
-
-    /// Decodes a `waitpid` status (the W* macros are not visible from Swift).
-    init(waitStatus status: Int32) {
-        let signal = status & 0x7F
-        self = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
-    }
-
-    /// The shell's convention, which relay-init exits with: the code, or 128 + the signal.
-    public var exitCode: Int32 {
-        switch self {
-        case .exited(let code): return code
-        case .signaled(let signal): return 128 + signal
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .exited(let code): return "exited with status \(code)"
-        case .signaled(let signal): return "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
-        }
-    }
-}
-
 /// posix_spawn, wrapped once for the two kinds of children relay-init starts: the command
-/// (supervised, see `Supervisor`) and a trust-store tool (run and waited for).
+/// (supervised, see `Supervisor`) and a set-up tool (run and waited for, see `run`).
 ///
 /// posix_spawn rather than fork: after fork in a multithreaded process only async-signal-safe
 /// calls are allowed until exec, which Swift code cannot promise. posix_spawn does the
 /// child-side work (process group, signal reset, descriptor closing) in libc.
-enum Spawn {
+public enum ProcessSpawner {
     struct Attributes {
         /// Put the child in a new process group of its own (pgid = its pid).
         var newProcessGroup = false
@@ -51,6 +24,23 @@ enum Spawn {
         var keepDescriptors: Set<CInt>? = nil
         /// Send the child's stdout to our stderr (a tool's chatter is log, not output).
         var stdoutToStderr = false
+    }
+
+    /// Runs a tool to completion: stdout to our stderr, signals at their defaults, our
+    /// descriptors kept. `environment` is `NAME=value` strings. Returns how it ended, or the
+    /// errno when it could not start.
+    public static func run(_ executable: String, arguments: [String], environment: [String]) -> Result<ChildOutcome, Errno> {
+        var attributes = Attributes()
+        attributes.stdoutToStderr = true
+        attributes.defaultSignals = Supervisor.resetInChild
+        return Self.spawn(executable: executable, argv: [executable] + arguments, environment: environment, attributes: attributes)
+            .flatMap { pid in
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 {
+                    guard errno == EINTR else { return .failure(Errno(errno)) }
+                }
+                return .success(ChildOutcome(waitStatus: status))
+            }
     }
 
     /// Starts `executable` with `argv` and `environment` (`NAME=value`). The child starts
@@ -100,38 +90,10 @@ enum Spawn {
         }
         guard result == 0 else { return .failure(Errno(result)) }
         if terminalFromParent {
-            // SIGTTOU is ignored by relay-init, so this works from the background too.
+            // SIGTTOU is ignored by the supervisor, so this works from the background too.
             tcsetpgrp(STDIN_FILENO, pid)
         }
         return .success(pid)
-    }
-
-    /// Runs a tool to completion with our environment: stdout to stderr, signals at their defaults.
-    static func runAndWait(_ executable: String, arguments: [String]) -> ToolOutcome {
-        var attributes = Attributes()
-        attributes.stdoutToStderr = true
-        attributes.defaultSignals = Supervisor.touchedSignals
-        // Our environment, but never the token.
-        let environment = ProxyEnvironment.childEnvironment(inherited: ProcessEnvironment.current(), adding: [])
-        switch Self.spawn(executable: executable, argv: [executable] + arguments, environment: environment, attributes: attributes) {
-        case .failure(let error):
-            return .couldNotStart(error.code)
-        case .success(let pid):
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 {
-                guard errno == EINTR else { return .couldNotStart(errno) }
-            }
-            switch ChildOutcome(waitStatus: status) {
-            case .exited(let code): return .exited(code)
-            case .signaled(let signal): return .signaled(signal)
-            }
-        }
-    }
-
-    enum ToolOutcome: Equatable {
-        case exited(Int32)
-        case signaled(Int32)
-        case couldNotStart(Int32)
     }
 
     /// Closes, in the child, every descriptor ≥ 3 not in `keep`: NIO's sockets and epoll
@@ -161,32 +123,5 @@ enum Spawn {
         let pointers = strings.map { strdup($0) } + [nil]
         defer { pointers.forEach { free($0) } }
         return body(pointers)
-    }
-}
-
-/// An errno value from a call that returns it instead of setting `errno`.
-struct Errno: Error, Equatable, CustomStringConvertible {
-    var code: Int32
-    init(_ code: Int32) { self.code = code }
-    var description: String { String(cString: strerror(self.code)) }
-}
-
-/// The descriptors open in this process, read from /proc/self/fd.
-struct DescriptorSnapshot: Sendable {
-    var descriptors: Set<CInt>
-
-    static func current() -> DescriptorSnapshot {
-        guard let directory = opendir("/proc/self/fd") else {
-            // No /proc: probe the usual range instead.
-            return DescriptorSnapshot(descriptors: Set((0..<1024).filter { fcntl($0, F_GETFD) >= 0 }))
-        }
-        defer { closedir(directory) }
-        let own = dirfd(directory)
-        var descriptors: Set<CInt> = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if let fd = CInt(name), fd != own { descriptors.insert(fd) }
-        }
-        return DescriptorSnapshot(descriptors: descriptors)
     }
 }
