@@ -4,7 +4,7 @@ import ServiceLifecycle
 /// The gateway as a swift-service-lifecycle `Service`: `run()` starts listening, reports the
 /// address, and on graceful shutdown (SIGTERM or SIGINT, which its `ServiceGroup` turns into
 /// one) stops and returns. Start-up failures are thrown.
-public struct GatewayService: Service {
+public struct GatewayService: Service, CustomStringConvertible {
     private let configuration: GatewayConfiguration
     private let onListening: @Sendable (RunningGateway) -> Void
 
@@ -13,6 +13,10 @@ public struct GatewayService: Service {
         self.configuration = configuration
         self.onListening = onListening
     }
+
+    /// What `ServiceGroup` logs for this service (at debug): never the configuration, which
+    /// holds the tokens.
+    public var description: String { "GatewayService" }
 
     public func run() async throws {
         let gateway = try await Gateway.start(self.configuration)

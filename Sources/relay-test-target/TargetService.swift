@@ -6,12 +6,15 @@ import TestSupport
 /// `relay-test-target`'s work as a swift-service-lifecycle `Service`: writes the CA and the
 /// server certificate, serves `HTTPSTarget`, prints the listening line, and stops on graceful
 /// shutdown.
-struct TargetService: Service {
+struct TargetService: Service, CustomStringConvertible {
     let address: ListenAddress
     let certDirectory: String
     let dnsNames: [String]
     let plainHTTP: Bool
     let staticRoot: String?
+
+    /// What `ServiceGroup` logs for this service (at debug).
+    var description: String { "TargetService on \(address)" }
 
     func run() async throws {
         try FileManager.default.createDirectory(atPath: certDirectory, withIntermediateDirectories: true)

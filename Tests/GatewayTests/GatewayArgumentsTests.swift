@@ -77,4 +77,12 @@ import Testing
         let message = try #require(try self.usageError(arguments))
         #expect(!message.isEmpty)
     }
+
+    /// `ServiceGroup` logs its services' descriptions at debug: the tokens must not be in them.
+    @Test func theServiceDescribesItselfWithoutTheTokens() throws {
+        let settings = try self.resolve(["--token", "s1:very-secret", "--insecure-http"])
+        let service = GatewayService(configuration: settings.configuration(logger: GatewayConfiguration.testLogger))
+        #expect(!String(describing: service).contains("very-secret"))
+        #expect(!String(reflecting: service).contains("very-secret"))
+    }
 }
