@@ -52,7 +52,7 @@ public struct Settings: Sendable, Equatable {
 
     public enum Defaults {
         public static let tokenFile = "/run/relay-init/session_token"
-        public static let listen = ListenAddress(host: "127.0.0.1", port: 0)
+        public static let listen = ListenAddress.loopbackAnyPort
         public static let envFile = "/run/relay-init/proxy.env"
         public static let caBundle = "/run/relay-init/ca-bundle.crt"
         public static let systemCACandidates = [
