@@ -33,7 +33,7 @@ public enum Relay {
                     )
                 }
             }
-            .bind(host: configuration.listenHost, port: configuration.listenPort)
+            .bind(host: configuration.listen.host, port: configuration.listen.port)
             .get()
         return RunningRelay(serverChannel: server, connections: connections, tunnelLog: tunnelLog, logger: logger)
     }

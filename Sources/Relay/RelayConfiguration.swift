@@ -1,11 +1,12 @@
 import Logging
 import NIOCore
+import RelayProtocol
 
 /// Everything the relay needs to carry CONNECT tunnels to one gateway.
 public struct RelayConfiguration: Sendable {
-    /// Address the CONNECT listener binds to (`127.0.0.1`, `::1`, …). Port 0 picks a free port.
-    public var listenHost: String
-    public var listenPort: Int
+    /// Address the CONNECT listener binds to (`127.0.0.1:0`, `[::1]:3128`, …), as parsed from
+    /// `--listen`. Port 0 picks a free port.
+    public var listen: ListenAddress
     /// The gateway's WebSocket endpoint (`ws://` or `wss://`).
     public var webSocketURL: WebSocketURL
     /// Session id and token: the bearer token on the upgrade, `SESSION:TOKEN` in the first chunk.
@@ -20,8 +21,7 @@ public struct RelayConfiguration: Sendable {
     public var logger: Logger
 
     public init(
-        listenHost: String = "127.0.0.1",
-        listenPort: Int = 0,
+        listen: ListenAddress = .loopbackAnyPort,
         webSocketURL: WebSocketURL,
         sessionID: String,
         token: String,
@@ -30,8 +30,7 @@ public struct RelayConfiguration: Sendable {
         keepaliveInterval: TimeAmount? = .seconds(30),
         logger: Logger = Logger(label: "relay")
     ) {
-        self.listenHost = listenHost
-        self.listenPort = listenPort
+        self.listen = listen
         self.webSocketURL = webSocketURL
         self.sessionID = sessionID
         self.token = token

@@ -12,6 +12,9 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
+    /// `127.0.0.1:0`: loopback, any free port (the relay's default, SPEC §2).
+    public static let loopbackAnyPort = ListenAddress(host: "127.0.0.1", port: 0)
+
     /// Parses `ADDR:PORT` with the one `Authority` parser: the port is required and may be 0.
     public init(parsing text: String) throws(ListenAddressError) {
         do throws(AuthorityError) {

@@ -193,6 +193,18 @@ import Testing
         #expect(settings.sessionID == nil)
     }
 
+    /// The message names the option, the value and what is wrong with it.
+    @Test(arguments: [
+        (["--gateway", "https://gw.example:0"], "--gateway 'https://gw.example:0' is not an http:// or https:// URL (e.g. https://gw.example; IPv6 hosts in brackets): the port 0 is outside 1-65535"),
+        (["--token-url", "ftp://t.example"], "--token-url 'ftp://t.example' is not an http:// or https:// URL (e.g. https://gw.example; IPv6 hosts in brackets): the scheme \"ftp\" is not one this option takes"),
+        (["--ws-url", "wss://::1/ws"], "--ws-url 'wss://::1/ws' is not a ws:// or wss:// URL (e.g. wss://gw.example/v1/code/upstreamproxy/ws; IPv6 hosts in brackets): more than one \":\": write IPv6 addresses in brackets, e.g. [::1]:8443"),
+        (["--ws-url", "wss://u:p@gw.example/ws"], "--ws-url must not carry credentials (wss://***@gw.example/ws): the token goes in the Authorization header"),
+    ])
+    func urlUsageErrorsSayWhatIsWrong(arguments: [String], message: String) throws {
+        let error = #expect(throws: UsageError.self) { try resolve(arguments) }
+        #expect(error?.message == message)
+    }
+
     @Test func urlsKeepCredentialsForCurlButNotForMessages() throws {
         let url = try #require(try resolve(["--token-url", "https://user:secret@tokens.example:8443/t?x=1#frag"]).tokenURL)
         #expect(url.string == "https://user:secret@tokens.example:8443/t?x=1")

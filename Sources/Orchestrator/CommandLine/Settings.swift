@@ -52,7 +52,7 @@ public struct Settings: Sendable, Equatable {
 
     public enum Defaults {
         public static let tokenFile = "/run/relay-init/session_token"
-        public static let listen = ListenAddress(host: "127.0.0.1", port: 0)
+        public static let listen = ListenAddress.loopbackAnyPort
         public static let envFile = "/run/relay-init/proxy.env"
         public static let caBundle = "/run/relay-init/ca-bundle.crt"
         public static let systemCACandidates = [
@@ -91,10 +91,11 @@ public struct Settings: Sendable, Equatable {
 
         let webSocketURL: WebSocketURL?
         if let value = lookup.value(options.webSocketURL, flag: "--ws-url", variable: "RELAY_INIT_WS_URL") {
-            guard let url = WebSocketURL(value.text) else {
-                throw UsageError("\(value.origin) '\(value.text)' is not a ws:// or wss:// URL (e.g. wss://gw.example/v1/code/upstreamproxy/ws; IPv6 hosts in brackets)")
+            let url = try lookup.url(value, schemes: [.ws, .wss], example: "wss://gw.example/v1/code/upstreamproxy/ws")
+            guard let webSocket = WebSocketURL(url) else {
+                throw UsageError("\(value.origin) must not carry credentials (\(url)): the token goes in the Authorization header")
             }
-            webSocketURL = url
+            webSocketURL = webSocket
         } else {
             webSocketURL = gateway.map { WebSocketURL(webSocketEquivalentOf: $0.appendingPath(Defaults.webSocketPath)) }
         }
@@ -204,12 +205,15 @@ private struct Lookup {
         return nil
     }
 
-    func url(_ value: GivenValue, schemes: Set<EndpointURL.Scheme>) throws(UsageError) -> EndpointURL {
-        guard let url = EndpointURL(value.text, schemes: schemes) else {
+    /// A URL of one of `schemes`; the message says what is wrong with it.
+    func url(_ value: GivenValue, schemes: Set<EndpointURL.Scheme>, example: String = "https://gw.example") throws(UsageError) -> EndpointURL {
+        do throws(EndpointURLError) {
+            return try EndpointURL(parsing: value.text, schemes: schemes)
+        } catch {
             let expected = schemes.sorted().map { "\($0.rawValue)://" }.joined(separator: " or ")
-            throw UsageError("\(value.origin) '\(value.text)' is not an \(expected) URL (e.g. https://gw.example; IPv6 hosts in brackets)")
+            let article = expected.hasPrefix("h") ? "an" : "a"
+            throw UsageError("\(value.origin) '\(value.text)' is not \(article) \(expected) URL (e.g. \(example); IPv6 hosts in brackets): \(error)")
         }
-        return url
     }
 
     func path(_ flagValue: String?, flag: String, variable: String) throws(UsageError) -> String? {

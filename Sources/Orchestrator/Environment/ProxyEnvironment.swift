@@ -51,9 +51,6 @@ public enum ProxyEnvironment {
         "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", "BUNDLE_SSL_CA_CERT", "HEX_CACERTS_PATH",
     ]
 
-    /// Removed from the child's environment whatever happens: the token never reaches the child.
-    public static let tokenVariable = "RELAY_INIT_TOKEN"
-
     /// `http://ADDR:PORT` for the address the relay listens on. A wildcard bind is reached
     /// through loopback (`0.0.0.0` → `127.0.0.1`, `::` → `::1`); IPv6 goes in brackets.
     public static func proxyURL(host: String, port: Int) -> String {
@@ -87,7 +84,8 @@ public enum ProxyEnvironment {
     /// with `variables` replacing any inherited variable of the same name.
     public static func childEnvironment(inherited: [String], adding variables: [EnvironmentVariable]) -> [String] {
         var replaced = Set(variables.map(\.name))
-        replaced.insert(Self.tokenVariable)
+        // Removed whatever happens: the token never reaches the child.
+        replaced.insert(TokenSource.variable)
         let kept = inherited.filter { entry in
             let name = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
             return !replaced.contains(String(name))

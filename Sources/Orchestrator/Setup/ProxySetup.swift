@@ -81,7 +81,7 @@ struct ProxySetup: Sendable {
             // SPEC §2 allows any address (`0.0.0.0` for a sidecar that other containers use);
             // the relay adds this session's credentials to every tunnel, so say so loudly.
             self.logger.warning(
-                "the relay listens on \(ListenAddress(host: self.settings.listen.host, port: relay.port)), not only on loopback: anyone who can reach it can tunnel with this session's credentials"
+                "the relay listens on \(self.settings.listen.with(port: relay.port)), not only on loopback: anyone who can reach it can tunnel with this session's credentials"
             )
         }
 
@@ -143,8 +143,7 @@ struct ProxySetup: Sendable {
     /// Starts the relay and returns once it listens.
     private func startRelay(webSocketURL: WebSocketURL, sessionID: String, token: String) throws(SetupError) -> RunningRelay {
         let configuration = RelayConfiguration(
-            listenHost: self.settings.listen.host,
-            listenPort: self.settings.listen.port,
+            listen: self.settings.listen,
             webSocketURL: webSocketURL,
             sessionID: sessionID,
             token: token,

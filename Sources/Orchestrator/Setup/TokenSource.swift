@@ -41,6 +41,8 @@ public enum TokenSource: Equatable, Sendable, CustomStringConvertible {
     /// `--token-file`: deleted once the relay listens.
     case file(String)
 
+    /// The one spelling of the variable: read here, and removed from the child's environment
+    /// (`ProxyEnvironment.childEnvironment`) so the token never reaches the command.
     public static let variable = "RELAY_INIT_TOKEN"
 
     /// `RELAY_INIT_TOKEN` if set and not blank, else `--token-url` if given, else the token file.
