@@ -46,8 +46,8 @@ public enum TestProcess {
     ///
     /// stdout and stderr are drained on their own threads while the process
     /// runs, so output larger than a pipe buffer cannot deadlock it. When
-    /// `timeout` passes first the process (and its process group) is killed
-    /// with SIGKILL and
+    /// `timeout` (stretched by ``TestTime/scale``) passes first the process
+    /// (and its process group) is killed with SIGKILL and
     /// ``TestProcessError/timedOut(command:waitingFor:after:stdout:stderr:)`` is thrown.
     ///
     /// - Parameters:
@@ -73,7 +73,7 @@ public enum TestProcess {
         } catch is TestTimeoutError {
             process.terminate(signal: SIGKILL, processGroup: true)
             throw TestProcessError.timedOut(
-                command: process.command, waitingFor: "exit", after: timeout,
+                command: process.command, waitingFor: "exit", after: TestTime.scaled(timeout),
                 stdout: process.stdout, stderr: process.stderr
             )
         }
@@ -277,7 +277,7 @@ public final class RunningProcess: Sendable {
             }
             return try outcome.get()
         } catch is TestTimeoutError {
-            throw TestProcessError.timedOut(command: command, waitingFor: what, after: timeout, stdout: stdout, stderr: stderr)
+            throw TestProcessError.timedOut(command: command, waitingFor: what, after: TestTime.scaled(timeout), stdout: stdout, stderr: stderr)
         }
     }
 
@@ -292,7 +292,7 @@ public final class RunningProcess: Sendable {
         do {
             return try await withTimeout(timeout, waitingFor: "exit") { try await self.waitForExit() }
         } catch is TestTimeoutError {
-            throw TestProcessError.timedOut(command: command, waitingFor: "exit", after: timeout, stdout: stdout, stderr: stderr)
+            throw TestProcessError.timedOut(command: command, waitingFor: "exit", after: TestTime.scaled(timeout), stdout: stdout, stderr: stderr)
         }
     }
 

@@ -87,17 +87,19 @@ public struct TestTimeoutError: Error, CustomStringConvertible {
 }
 
 /// Runs `operation`, cancelling it and throwing ``TestTimeoutError`` if it
-/// has not finished after `timeout`. The operation must react to cancellation.
+/// has not finished after `timeout` (stretched by ``TestTime/scale``). The operation must
+/// react to cancellation.
 public func withTimeout<T: Sendable>(
     _ timeout: Duration,
     waitingFor description: String,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
+    let limit = TestTime.scaled(timeout)
+    return try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await operation() }
         group.addTask {
-            try await Task.sleep(for: timeout)
-            throw TestTimeoutError(waitingFor: description, timeout: timeout)
+            try await Task.sleep(for: limit)
+            throw TestTimeoutError(waitingFor: description, timeout: limit)
         }
         defer { group.cancelAll() }
         // Both children either return or throw, so `next()` always yields one.
@@ -108,16 +110,18 @@ public func withTimeout<T: Sendable>(
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `timeout` passes. Only for
-/// states that announce no event (counters inside another component, /proc entries).
+/// Polls `condition` every few milliseconds until it holds or `timeout` (stretched by
+/// ``TestTime/scale``) passes. Only for states that announce no event (counters inside
+/// another component, /proc entries).
 public func waitUntil(
     _ what: String,
     timeout: Duration = .seconds(10),
-    _ condition: @Sendable () async throws -> Bool
+    _ condition: () async throws -> Bool
 ) async throws {
-    let deadline = ContinuousClock.now + timeout
+    let limit = TestTime.scaled(timeout)
+    let deadline = ContinuousClock.now + limit
     while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw TestTimeoutError(waitingFor: what, timeout: timeout) }
+        guard ContinuousClock.now < deadline else { throw TestTimeoutError(waitingFor: what, timeout: limit) }
         try await Task.sleep(for: .milliseconds(5))
     }
 }

@@ -143,9 +143,10 @@ enum RelayInitBinary {
 }
 
 /// Polls `condition` until it holds or `timeout` passes; for states no event announces
-/// (a zombie in /proc, a file appearing). Returns whether it held.
+/// (a zombie in /proc, a file appearing). Returns whether it held. `timeout` stretches with
+/// `TestTime.scale`.
 func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + TestTime.scaled(timeout)
     while ContinuousClock.now < deadline {
         if condition() { return true }
         try? await Task.sleep(for: .milliseconds(20))

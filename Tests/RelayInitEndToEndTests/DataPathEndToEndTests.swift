@@ -4,7 +4,7 @@ import TestSupport
 
 /// The bytes through relay-init: volume, concurrency, a reader that stops, a gateway that
 /// never answers the upgrade.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct DataPathEndToEndTests {
     @Test func largeDownloadAndUploadArriveIntact() async throws {
         try await Stack.with { stack in

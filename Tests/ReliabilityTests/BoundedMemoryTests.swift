@@ -13,7 +13,7 @@ import TestSupport
 /// payloads a byte at a time (about 6 MB/s), so without one the upload is 40 MiB: still more
 /// than the bound, so a relay that buffered the upload would still fail. `bench/soak` runs both
 /// at 256 MiB against the release build.
-@Suite(.serialized, .tags(.memory), .timeLimit(.minutes(3)))
+@Suite(.serialized, .tags(.memory), .timeLimit(.minutes(TestTime.minutes(3))))
 struct BoundedMemoryTests {
     /// The relay's RSS may grow by less than this over the whole transfer.
     static let boundKiB = 32 * 1024

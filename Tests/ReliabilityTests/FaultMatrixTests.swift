@@ -8,7 +8,7 @@ import TestSupport
 /// Every test runs inside ``FaultBed/with(extra:webSocketURL:_:)``, which afterwards proves that
 /// the relay still serves a fresh tunnel, that it closed every connection to the gateway, and
 /// that its open descriptors are back to the baseline.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct FaultMatrixTests {
     /// The gateway accepts TCP and never answers the upgrade: 504 after `--handshake-timeout`,
     /// and the relay closes its half-open connection. (5 s: the fresh tunnel afterwards has the
@@ -44,7 +44,7 @@ struct FaultMatrixTests {
             let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT echo.test:443 HTTP/1.1\r\n\r\n")
             let elapsed = clock.now - start
             #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(response.debugDescription)")
-            #expect(elapsed < .seconds(10), "502 only after \(elapsed): the relay waited for the handshake timeout")
+            #expect(elapsed < TestTime.scaled(.seconds(10)), "502 only after \(elapsed): the relay waited for the handshake timeout")
             try await bed.fake.waitUntilNoConnectionIsOpen()
             let line = try await bed.waitForLog("tunnel to echo.test:443 failed")
             if case .refuse(let status) = upgrade {
@@ -159,7 +159,7 @@ struct FaultMatrixTests {
 
 /// Faults on the gateway → target leg, with the reference gateway: its answers reach the client
 /// verbatim through the tunnel, and neither process keeps anything of the failed tunnel.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct TargetFaultTests {
     /// Nothing listens on the target port: the gateway's 502, verbatim.
     @Test func targetRefusingGivesTheGateways502() async throws {

@@ -11,7 +11,7 @@ extension Tag {
 
 /// Load and churn, CI-sized: `bench/soak` runs the same checks at full size (1,000 concurrent,
 /// 20,000 short tunnels) against release builds.
-@Suite(.serialized, .tags(.load), .timeLimit(.minutes(2)))
+@Suite(.serialized, .tags(.load), .timeLimit(.minutes(TestTime.minutes(2))))
 struct LoadTests {
     static let concurrent = 200
     static let sequential = 500

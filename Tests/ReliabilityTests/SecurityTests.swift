@@ -7,7 +7,7 @@ import TestSupport
 /// (GatewayTests/TokenTableTests), its 429 on the upgrade and 431 for an oversized head in the
 /// tunnel, in-process (GatewayTests), the CA parser's unit cases (OrchestratorTests/TrustStoreTests),
 /// the token in wrap mode at trace (RelayInitEndToEndTests). See docs/RELIABILITY.md.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct SecurityTests {
     /// Every form in which a token could leak into a log.
     static func secretForms(session: String, token: String) -> [String] {

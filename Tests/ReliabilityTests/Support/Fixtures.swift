@@ -148,7 +148,7 @@ final class FaultBed: Sendable {
             try await fake.waitUntilNoConnectionIsOpen()
         }
         fake.resetCounters()
-        let baseline = try #require(relay.proc.openFDs)
+        let baseline = try await relay.proc.idleDescriptorCount()
         return FaultBed(files: files, fake: fake, relay: relay, baselineFDs: baseline)
     }
 
@@ -228,10 +228,11 @@ final class StackBed: Sendable {
             )
             let echoTarget = "echo.test:\(echo!.port)"
             try await Tunnel.echoRoundTrip(relayPort: relay!.port, target: echoTarget, "to warm up")
-            // The warm-up tunnel's sockets close asynchronously in both processes.
-            let settledGateway = try await Self.settledFDs(gateway!.proc)
-            let settledRelay = try await Self.settledFDs(relay!.proc)
-            bed = StackBed(directory: directory, echo: echo!, gateway: gateway!, relay: relay!, baseline: (settledRelay, settledGateway))
+            // The warm-up tunnel's sockets close asynchronously in both processes: the baselines
+            // are counted once neither holds a connection any more.
+            let idleGateway = try await gateway!.proc.idleDescriptorCount()
+            let idleRelay = try await relay!.proc.idleDescriptorCount()
+            bed = StackBed(directory: directory, echo: echo!, gateway: gateway!, relay: relay!, baseline: (idleRelay, idleGateway))
             try await body(bed)
 
             try await Tunnel.echoRoundTrip(relayPort: bed.port, target: echoTarget, "afterwards")
@@ -253,12 +254,6 @@ final class StackBed: Sendable {
         return bed
     }
 
-    /// A descriptor count that has not changed for 200 ms (sockets of a closed tunnel go away
-    /// asynchronously, and there is no event for that from another process).
-    private static func settledFDs(_ proc: ProcFS) async throws -> Int {
-        try await settledValue("a stable descriptor count of pid \(proc.pid)") { proc.openFDs }
-    }
-
     func waitForGatewayFDs(_ baseline: Int, timeout: Duration = .seconds(10), _ after: String) async throws {
         let proc = self.gateway.proc
         do {
@@ -273,10 +268,14 @@ final class StackBed: Sendable {
 }
 
 /// Polls `sample` until it has returned the same value for `quiet`, and returns that value: for
-/// figures of another process that settle without announcing it (descriptors closing, RSS).
+/// figures of another process that settle without announcing it and have no condition to wait
+/// for (RSS; a descriptor count has one, see `ProcFS.idleDescriptorCount`). Both durations
+/// stretch with `TestTime.scale`.
 func settledValue(
     _ what: String, quiet: Duration = .milliseconds(200), timeout: Duration = .seconds(10), _ sample: () -> Int?
 ) async throws -> Int {
+    let quiet = TestTime.scaled(quiet)
+    let timeout = TestTime.scaled(timeout)
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     var last = sample()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// What /proc says about another process: the figures the reliability tests bound.
 /// Linux only, like the rest of the suite (the relay's targets are Linux containers).
@@ -16,6 +17,47 @@ struct ProcFS {
         let directory = "/proc/\(self.pid)/fd"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }.sorted()
+    }
+
+    /// TCP sockets of the process that are not listening (connected, or closing: anything a
+    /// tunnel or a fetch left open), from /proc/PID/fd and the process's /proc/PID/net/tcp{,6}.
+    /// Nil once the process is gone.
+    var openConnections: Int? {
+        let directory = "/proc/\(self.pid)/fd"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        let inodes = Set(names.compactMap { name -> Substring? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
+                  target.hasPrefix("socket:[")
+            else { return nil }
+            return Substring(target.dropFirst("socket:[".count).dropLast())
+        })
+        var count = 0
+        for table in ["tcp", "tcp6"] {
+            guard let text = try? String(contentsOfFile: "/proc/\(self.pid)/net/\(table)", encoding: .utf8) else { continue }
+            // `sl local rem st … inode`: st is field 3 (0A: LISTEN), the inode field 9.
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                if fields.count > 9, fields[3] != "0A", inodes.contains(fields[9]) {
+                    count += 1
+                }
+            }
+        }
+        return count
+    }
+
+    /// The descriptor count once the process holds no connection: waits (polling /proc, there
+    /// is no event for it) until the sockets of the tunnels and fetches before have closed,
+    /// then counts. A baseline that cannot include a socket still on its way out, however
+    /// slow the machine.
+    func idleDescriptorCount(timeout: Duration = .seconds(10)) async throws -> Int {
+        var count: Int?
+        try await waitUntil("pid \(self.pid) to hold no TCP connection (\(self.fdTargets))", timeout: timeout) {
+            guard self.openConnections == 0 else { return false }
+            count = self.openFDs
+            // A connection accepted between the two reads would be counted: read again.
+            return self.openConnections == 0 && count != nil
+        }
+        return count!
     }
 
     /// Resident set size in KiB (VmRSS).

@@ -325,11 +325,14 @@ private final class StreamClientHandler: ChannelInboundHandler {
 /// Waits until `progress` shows a sender held back: not writable, and no byte accepted by the
 /// kernel for `quiet`. No event says "the pipeline is full" (writability flips back and forth
 /// while it fills), so this polls, with a deadline. `quiet` is long enough that a path which
-/// still drains, only slowly (a debug build unmasking at a few MB/s), is not taken for held back. Returns the bytes sent by then; fails if the
-/// sender finished instead (everything was buffered somewhere: nothing held it back).
+/// still drains, only slowly (a debug build unmasking at a few MB/s), is not taken for held
+/// back; both it and `timeout` stretch with `TestTime.scale`. Returns the bytes sent by then;
+/// fails if the sender finished instead (everything was buffered somewhere: nothing held it back).
 func waitForBackpressure(
     _ progress: Observed<StreamProgress>, total: Int, quiet: Duration = .seconds(1), timeout: Duration = .seconds(60)
 ) async throws -> Int {
+    let quiet = TestTime.scaled(quiet)
+    let timeout = TestTime.scaled(timeout)
     let clock = ContinuousClock()
     var last = progress.current.bytes
     var lastChange = clock.now
@@ -354,8 +357,10 @@ func waitForBackpressure(
 /// other side has stopped reading, nothing more may leave the sender, however long it waits. An
 /// observation window, not a synchronisation: "nothing happens" announces no event. (It also
 /// catches a relay that does buffer, only slowly: a debug build masks at a few MB/s, and in one
-/// second of "quiet" so slow a leak can look like a stall.)
+/// second of "quiet" so slow a leak can look like a stall.) The window stretches with
+/// `TestTime.scale`, as the slow drains it must catch do.
 func expectStillHeldBack(_ progress: Observed<StreamProgress>, at sent: Int, for window: Duration = .seconds(2)) async throws {
+    let window = TestTime.scaled(window)
     let end = ContinuousClock.now + window
     while ContinuousClock.now < end {
         let now = progress.current.bytes
