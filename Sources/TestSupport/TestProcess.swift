@@ -40,7 +40,7 @@ public enum TestProcessError: Error, CustomStringConvertible {
 ///
 /// Children start clean whatever thread the test runs on: no blocked signals,
 /// default dispositions, only fds 0–2 open, in a process group of their own
-/// (see `Spawn`), so signal and reaping behaviour is the program's own.
+/// (see `CleanSpawn`), so signal and reaping behaviour is the program's own.
 public enum TestProcess {
     /// Runs a command to completion.
     ///
@@ -155,7 +155,7 @@ public final class RunningProcess: Sendable {
         let stdinPipe = try stdin.map { _ in try Self.makePipe() }
         let pid: pid_t
         do {
-            pid = try Spawn.start(
+            pid = try CleanSpawn.start(
                 executable: executable,
                 arguments: arguments,
                 environment: environment ?? ProcessInfo.processInfo.environment,
@@ -200,8 +200,8 @@ public final class RunningProcess: Sendable {
             // Wait without reaping, then reap under the state lock: while the
             // state says "running" the pid cannot have been reused, so
             // `terminate` never signals a stranger.
-            Spawn.waitUntilExited(pid)
-            state.update { $0.exitStatus = Spawn.reap(pid) }
+            CleanSpawn.waitUntilExited(pid)
+            state.update { $0.exitStatus = CleanSpawn.reap(pid) }
         }
     }
 

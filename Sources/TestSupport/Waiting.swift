@@ -1,6 +1,7 @@
 /// A value that changes over time and that async callers can wait on,
-/// without polling: each change re-checks the pending waiters.
-final class Waitable<Value>: @unchecked Sendable {
+/// without polling: each change re-checks the pending waiters. For state that
+/// event-loop handlers, pipe readers and fakes update and tests wait on.
+public final class Waitable<Value>: @unchecked Sendable {
     // @unchecked: `state` (value and waiters) is only touched under the box's lock.
     private struct Waiter {
         /// Resumes the waiter and returns true if `value` satisfies it.
@@ -18,19 +19,19 @@ final class Waitable<Value>: @unchecked Sendable {
 
     private let state: LockedBox<State>
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         state = LockedBox(State(value: value))
     }
 
-    func read<T>(_ body: (Value) -> T) -> T {
+    public func read<T>(_ body: (Value) -> T) -> T {
         state.withLock { body($0.value) }
     }
 
-    var current: Value {
+    public var current: Value {
         read { $0 }
     }
 
-    func update(_ body: (inout Value) -> Void) {
+    public func update(_ body: (inout Value) -> Void) {
         state.withLock { state in
             body(&state.value)
             let value = state.value
@@ -40,7 +41,7 @@ final class Waitable<Value>: @unchecked Sendable {
 
     /// Suspends until `extract` returns non-nil for the current value, and returns that.
     /// Throws `CancellationError` if the task is cancelled first.
-    func wait<T: Sendable>(_ extract: @escaping @Sendable (Value) -> T?) async throws -> T {
+    public func wait<T: Sendable>(_ extract: @escaping @Sendable (Value) -> T?) async throws -> T {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -72,6 +73,16 @@ final class Waitable<Value>: @unchecked Sendable {
                     state.cancelledEarly.insert(id)
                 }
             }
+        }
+    }
+}
+
+extension Waitable {
+    /// Returns once `predicate` holds; throws ``TestTimeoutError`` (naming `what`) after
+    /// `timeout` (stretched by ``TestTime/scale``).
+    public func wait(_ what: String, timeout: Duration = .seconds(20), until predicate: @escaping @Sendable (Value) -> Bool) async throws {
+        try await withTimeout(timeout, waitingFor: what) {
+            try await self.wait { predicate($0) ? () : nil }
         }
     }
 }
@@ -111,8 +122,8 @@ public func withTimeout<T: Sendable>(
 }
 
 /// Polls `condition` every few milliseconds until it holds or `timeout` (stretched by
-/// ``TestTime/scale``) passes. Only for states that announce no event (counters inside
-/// another component, /proc entries).
+/// ``TestTime/scale``) passes, then throws ``TestTimeoutError``. Only for states that
+/// announce no event (counters inside another component, /proc entries, a file appearing).
 public func waitUntil(
     _ what: String,
     timeout: Duration = .seconds(10),
@@ -124,4 +135,17 @@ public func waitUntil(
         guard ContinuousClock.now < deadline else { throw TestTimeoutError(waitingFor: what, timeout: limit) }
         try await Task.sleep(for: .milliseconds(5))
     }
+}
+
+/// ``waitUntil(_:timeout:_:)`` for a caller that checks the outcome itself: polls
+/// `condition` until it holds or `timeout` (stretched by ``TestTime/scale``) passes, and
+/// returns whether it held. A negative check ("no second request within 500 ms") reads
+/// the same way: `#expect(await !eventually(timeout: .milliseconds(500)) { … })`.
+public func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + TestTime.scaled(timeout)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
 }

@@ -142,18 +142,6 @@ enum RelayInitBinary {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes; for states no event announces
-/// (a zombie in /proc, a file appearing). Returns whether it held. `timeout` stretches with
-/// `TestTime.scale`.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + TestTime.scaled(timeout)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}
-
 /// Fields of /proc/PID/status (`State`, `PPid`, …), or nil when the process is gone.
 func procStatus(_ pid: Int32) -> [String: String]? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
@@ -172,8 +160,4 @@ func zombieChildren(of parent: Int32) -> [Int32] {
         guard let status = procStatus(pid) else { return false }
         return status["PPid"] == String(parent) && status["State"]?.hasPrefix("Z") == true
     }
-}
-
-func readFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
 }

@@ -11,7 +11,7 @@ struct SidecarEndToEndTests {
     static func waitForEnvFile(_ stack: Stack, sidecar: RunningProcess) async throws {
         try await waitUntil("the env file \(stack.envFile) with HTTPS_PROXY", timeout: .seconds(30)) {
             if let status = sidecar.exitStatus {
-                throw HelperError("the sidecar exited with \(status) before writing the env file\n\(stack.report(sidecar))")
+                throw HarnessError("the sidecar exited with \(status) before writing the env file\n\(stack.report(sidecar))")
             }
             return readFile(stack.envFile)?.contains("HTTPS_PROXY") == true
         }
@@ -68,7 +68,7 @@ struct SidecarEndToEndTests {
             )
             try await waitUntil("the download to start", timeout: .seconds(30)) {
                 if let status = client.exitStatus {
-                    throw HelperError("the client ended with \(status): \(client.stderr)\n\(stack.report(sidecar))")
+                    throw HarnessError("the client ended with \(status): \(client.stderr)\n\(stack.report(sidecar))")
                 }
                 return fileExists(report + "/download.started")
             }

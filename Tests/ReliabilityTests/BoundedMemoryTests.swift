@@ -32,7 +32,7 @@ struct BoundedMemoryTests {
                 let before = try await settledValue("relay-init's RSS before the transfer") { proc.residentKiB }
                 let gatewayBefore = try await settledValue("relay-gateway's RSS before the transfer") { bed.gateway.proc.residentKiB }
                 let sampler = PeakResidentSampler(pid: bed.relay.process.pid)
-                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.process.pid)
+                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.pid)
                 let client = try await StreamClient.connect(relayPort: bed.port, target: "stream.test:\(target.port)", mode: .receivePaused)
                 let heldAfter: Int
                 do {
@@ -43,7 +43,7 @@ struct BoundedMemoryTests {
                     throw error
                 }
                 let peakHeld = sampler.peakKiB
-                #expect(client.progress.current.responseHead == Tunnel.established)
+                #expect(client.progress.current.responseHead == ConnectTunnel.established)
 
                 try await client.resumeReading()
                 try await client.progress.wait("the whole download", timeout: .seconds(120)) { $0.closed }
@@ -80,7 +80,7 @@ struct BoundedMemoryTests {
                 let before = try await settledValue("relay-init's RSS before the transfer") { proc.residentKiB }
                 let gatewayBefore = try await settledValue("relay-gateway's RSS before the transfer") { bed.gateway.proc.residentKiB }
                 let sampler = PeakResidentSampler(pid: bed.relay.process.pid)
-                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.process.pid)
+                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.pid)
                 let client = try await StreamClient.connect(relayPort: bed.port, target: "stream.test:\(target.port)", mode: .send(total: total))
                 let heldAfter: Int
                 do {
@@ -91,7 +91,7 @@ struct BoundedMemoryTests {
                     throw error
                 }
                 let peakHeld = sampler.peakKiB
-                #expect(client.progress.current.responseHead == Tunnel.established)
+                #expect(client.progress.current.responseHead == ConnectTunnel.established)
                 #expect(target.progress.current.bytes == 0, "the target read although it was paused")
 
                 try await target.resumeReading()

@@ -97,10 +97,10 @@ struct LoadTests {
     }
 
     static func openEchoTunnel(relayPort: Int, target: String, index: Int) async throws -> RawTCPClient {
-        let (client, head) = try await Tunnel.open(relayPort: relayPort, target: target)
-        guard head == Tunnel.established else {
+        let (client, head) = try await ConnectTunnel.open(relayPort: relayPort, target: target)
+        guard head == ConnectTunnel.established else {
             await client.close()
-            throw FixtureError("tunnel \(index) was answered \(head.debugDescription)")
+            throw HarnessError("tunnel \(index) was answered \(head.debugDescription)")
         }
         client.discardReceived()
         let payload = "tunnel \(index)"
@@ -108,7 +108,7 @@ struct LoadTests {
         let echoed = try await client.read(until: payload)
         guard echoed == payload else {
             await client.close()
-            throw FixtureError("tunnel \(index) echoed \(echoed.debugDescription)")
+            throw HarnessError("tunnel \(index) echoed \(echoed.debugDescription)")
         }
         return client
     }

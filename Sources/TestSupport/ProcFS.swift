@@ -1,19 +1,23 @@
 import Foundation
-import TestSupport
 
-/// What /proc says about another process: the figures the reliability tests bound.
+/// What /proc says about another process: the figures the reliability tests bound, and the
+/// states no event announces (descriptors closing, a child turned zombie).
 /// Linux only, like the rest of the suite (the relay's targets are Linux containers).
-struct ProcFS {
-    let pid: Int32
+public struct ProcFS: Sendable {
+    public let pid: Int32
+
+    public init(pid: Int32) {
+        self.pid = pid
+    }
 
     /// Open file descriptors (entries of /proc/PID/fd), or nil once the process is gone.
-    var openFDs: Int? {
+    public var openFDs: Int? {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.pid)/fd"))?.count
     }
 
     /// What the descriptors are (`socket:[…]`, `anon_inode:[eventpoll]`, a path…), for failure
     /// messages: a leak is much easier to find when the message says what leaked.
-    var fdTargets: [String] {
+    public var fdTargets: [String] {
         let directory = "/proc/\(self.pid)/fd"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }.sorted()
@@ -22,7 +26,7 @@ struct ProcFS {
     /// TCP sockets of the process that are not listening (connected, or closing: anything a
     /// tunnel or a fetch left open), from /proc/PID/fd and the process's /proc/PID/net/tcp{,6}.
     /// Nil once the process is gone.
-    var openConnections: Int? {
+    public var openConnections: Int? {
         let directory = "/proc/\(self.pid)/fd"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
         let inodes = Set(names.compactMap { name -> Substring? in
@@ -49,7 +53,7 @@ struct ProcFS {
     /// is no event for it) until the sockets of the tunnels and fetches before have closed,
     /// then counts. A baseline that cannot include a socket still on its way out, however
     /// slow the machine.
-    func idleDescriptorCount(timeout: Duration = .seconds(10)) async throws -> Int {
+    public func idleDescriptorCount(timeout: Duration = .seconds(10)) async throws -> Int {
         var count: Int?
         try await waitUntil("pid \(self.pid) to hold no TCP connection (\(self.fdTargets))", timeout: timeout) {
             guard self.openConnections == 0 else { return false }
@@ -60,11 +64,23 @@ struct ProcFS {
         return count!
     }
 
+    /// Waits until the process's open descriptors are back to `baseline`; the error names
+    /// what is open then, since a leak is much easier to find when the message says what leaked.
+    public func waitForDescriptors(_ baseline: Int, name: String, after: String, timeout: Duration = .seconds(10)) async throws {
+        do {
+            try await waitUntil("\(name)'s descriptors back to \(baseline) after \(after)", timeout: timeout) {
+                self.openFDs == baseline
+            }
+        } catch {
+            throw DescriptorsNotBack(name: name, after: after, baseline: baseline, open: self.openFDs, targets: self.fdTargets)
+        }
+    }
+
     /// Resident set size in KiB (VmRSS).
-    var residentKiB: Int? { self.statusField("VmRSS") }
+    public var residentKiB: Int? { self.statusField("VmRSS") }
 
     /// Threads of the process.
-    var threads: Int? { self.statusField("Threads") }
+    public var threads: Int? { self.statusField("Threads") }
 
     /// The first number of the `NAME:` line of /proc/PID/status.
     private func statusField(_ name: String) -> Int? {
@@ -76,7 +92,7 @@ struct ProcFS {
     }
 
     /// User + system CPU time so far, in seconds (/proc/PID/stat fields 14 and 15).
-    var cpuSeconds: Double {
+    public var cpuSeconds: Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8),
               let end = stat.lastIndex(of: ")")
         else { return 0 }
@@ -87,24 +103,37 @@ struct ProcFS {
     }
 
     /// A one-line summary for messages: `fds=15 rss=40580KiB threads=6`.
-    var summary: String {
+    public var summary: String {
         "fds=\(self.openFDs.map(String.init) ?? "?") rss=\(self.residentKiB.map(String.init) ?? "?")KiB threads=\(self.threads.map(String.init) ?? "?")"
+    }
+}
+
+/// ``ProcFS/waitForDescriptors(_:name:after:timeout:)`` gave up.
+public struct DescriptorsNotBack: Error, CustomStringConvertible {
+    public let name: String
+    public let after: String
+    public let baseline: Int
+    public let open: Int?
+    public let targets: [String]
+
+    public var description: String {
+        "\(self.name) has \(self.open ?? -1) descriptors after \(self.after), baseline \(self.baseline): \(self.targets)"
     }
 }
 
 /// Samples a process's VmRSS in the background and keeps the peak: a transfer's worst moment
 /// can be shorter than any interval a test would pick for single readings.
-final class PeakResidentSampler: Sendable {
-    private let peak = Observed(0)
+public final class PeakResidentSampler: Sendable {
+    private let peak = LockedBox(0)
     private let task: Task<Void, Never>
 
-    init(pid: Int32, every interval: Duration = .milliseconds(10)) {
+    public init(pid: Int32, every interval: Duration = .milliseconds(10)) {
         let peak = self.peak
         let proc = ProcFS(pid: pid)
         self.task = Task.detached {
             while !Task.isCancelled {
                 if let rss = proc.residentKiB {
-                    peak.update { $0 = max($0, rss) }
+                    peak.withLock { $0 = max($0, rss) }
                 }
                 try? await Task.sleep(for: interval)
             }
@@ -112,10 +141,10 @@ final class PeakResidentSampler: Sendable {
     }
 
     /// The highest VmRSS seen so far, in KiB.
-    var peakKiB: Int { self.peak.current }
+    public var peakKiB: Int { self.peak.withLock { $0 } }
 
-    func stop() -> Int {
+    public func stop() -> Int {
         self.task.cancel()
-        return self.peak.current
+        return self.peakKiB
     }
 }
