@@ -23,30 +23,31 @@ public struct ProcFS: Sendable {
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }.sorted()
     }
 
-    /// TCP sockets of the process that are not listening (connected, or closing: anything a
-    /// tunnel or a fetch left open), from /proc/PID/fd and the process's /proc/PID/net/tcp{,6}.
-    /// Nil once the process is gone.
+    /// Sockets of the process other than TCP listeners: connections, or what is left of them
+    /// until the descriptor is closed (a socket whose connection has ended is in no table of
+    /// /proc/net, so listeners are what is recognised, from /proc/PID/net/tcp{,6}). Nil once
+    /// the process is gone.
     public var openConnections: Int? {
         let directory = "/proc/\(self.pid)/fd"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
-        let inodes = Set(names.compactMap { name -> Substring? in
+        let sockets = names.compactMap { name -> Substring? in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
                   target.hasPrefix("socket:[")
             else { return nil }
             return Substring(target.dropFirst("socket:[".count).dropLast())
-        })
-        var count = 0
+        }
+        var listeners: Set<Substring> = []
         for table in ["tcp", "tcp6"] {
             guard let text = try? String(contentsOfFile: "/proc/\(self.pid)/net/\(table)", encoding: .utf8) else { continue }
             // `sl local rem st … inode`: st is field 3 (0A: LISTEN), the inode field 9.
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
-                if fields.count > 9, fields[3] != "0A", inodes.contains(fields[9]) {
-                    count += 1
+                if fields.count > 9, fields[3] == "0A" {
+                    listeners.insert(fields[9])
                 }
             }
         }
-        return count
+        return sockets.filter { !listeners.contains($0) }.count
     }
 
     /// The descriptor count once the process holds no connection: waits (polling /proc, there
@@ -55,7 +56,7 @@ public struct ProcFS: Sendable {
     /// slow the machine.
     public func idleDescriptorCount(timeout: Duration = .seconds(10)) async throws -> Int {
         var count: Int?
-        try await waitUntil("pid \(self.pid) to hold no TCP connection (\(self.fdTargets))", timeout: timeout) {
+        try await waitUntil("pid \(self.pid) to hold no socket but its listeners (\(self.fdTargets))", timeout: timeout) {
             guard self.openConnections == 0 else { return false }
             count = self.openFDs
             // A connection accepted between the two reads would be counted: read again.
