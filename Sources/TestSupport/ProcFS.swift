@@ -83,13 +83,31 @@ public struct ProcFS: Sendable {
     /// Threads of the process.
     public var threads: Int? { self.statusField("Threads") }
 
+    /// The fields of /proc/PID/status (`State`, `PPid`, `VmRSS`, …) as text, or nil once the
+    /// process is gone (a zombie still has them).
+    public var status: [String: String]? {
+        guard let text = try? String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8) else { return nil }
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return fields
+    }
+
+    /// Children of `parent` that have exited and wait to be reaped, from /proc.
+    public static func zombieChildren(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let status = ProcFS(pid: pid).status else { return false }
+            return status["PPid"] == String(parent) && status["State"]?.hasPrefix("Z") == true
+        }
+    }
+
     /// The first number of the `NAME:` line of /proc/PID/status.
     private func statusField(_ name: String) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
-        else { return nil }
-        // `Threads:\t6`, `VmRSS:\t   40580 kB`: the name, then the number after tabs or spaces.
-        return line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+        // `Threads:\t6`, `VmRSS:\t   40580 kB`: the number, then maybe a unit.
+        self.status?[name]?.split(separator: " ").first.flatMap { Int($0) }
     }
 
     /// User + system CPU time so far, in seconds (/proc/PID/stat fields 14 and 15).

@@ -143,21 +143,12 @@ enum RelayInitBinary {
 }
 
 /// Fields of /proc/PID/status (`State`, `PPid`, …), or nil when the process is gone.
+/// (TestSupport's `ProcFS` under the name the supervision tests use.)
 func procStatus(_ pid: Int32) -> [String: String]? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-    var fields: [String: String] = [:]
-    for line in text.split(separator: "\n") {
-        let parts = line.split(separator: ":", maxSplits: 1)
-        if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
-    }
-    return fields
+    ProcFS(pid: pid).status
 }
 
 /// Zombie children of `parent`, from /proc.
 func zombieChildren(of parent: Int32) -> [Int32] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { pid in
-        guard let status = procStatus(pid) else { return false }
-        return status["PPid"] == String(parent) && status["State"]?.hasPrefix("Z") == true
-    }
+    ProcFS.zombieChildren(of: parent)
 }
