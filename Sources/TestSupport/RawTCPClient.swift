@@ -90,6 +90,7 @@ public final class RawTCPClient: Sendable {
         let inbound = self.inbound
         let channel = self.channel.channel
         let timedOut = LockedBox(false)
+        let timeout = TestTime.scaled(timeout)
         let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
         let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
             timedOut.withLock { $0 = true }

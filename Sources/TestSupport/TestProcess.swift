@@ -40,14 +40,14 @@ public enum TestProcessError: Error, CustomStringConvertible {
 ///
 /// Children start clean whatever thread the test runs on: no blocked signals,
 /// default dispositions, only fds 0–2 open, in a process group of their own
-/// (see `Spawn`), so signal and reaping behaviour is the program's own.
+/// (see `CleanSpawn`), so signal and reaping behaviour is the program's own.
 public enum TestProcess {
     /// Runs a command to completion.
     ///
     /// stdout and stderr are drained on their own threads while the process
     /// runs, so output larger than a pipe buffer cannot deadlock it. When
-    /// `timeout` passes first the process (and its process group) is killed
-    /// with SIGKILL and
+    /// `timeout` (stretched by ``TestTime/scale``) passes first the process
+    /// (and its process group) is killed with SIGKILL and
     /// ``TestProcessError/timedOut(command:waitingFor:after:stdout:stderr:)`` is thrown.
     ///
     /// - Parameters:
@@ -73,7 +73,7 @@ public enum TestProcess {
         } catch is TestTimeoutError {
             process.terminate(signal: SIGKILL, processGroup: true)
             throw TestProcessError.timedOut(
-                command: process.command, waitingFor: "exit", after: timeout,
+                command: process.command, waitingFor: "exit", after: TestTime.scaled(timeout),
                 stdout: process.stdout, stderr: process.stderr
             )
         }
@@ -155,7 +155,7 @@ public final class RunningProcess: Sendable {
         let stdinPipe = try stdin.map { _ in try Self.makePipe() }
         let pid: pid_t
         do {
-            pid = try Spawn.start(
+            pid = try CleanSpawn.start(
                 executable: executable,
                 arguments: arguments,
                 environment: environment ?? ProcessInfo.processInfo.environment,
@@ -200,8 +200,8 @@ public final class RunningProcess: Sendable {
             // Wait without reaping, then reap under the state lock: while the
             // state says "running" the pid cannot have been reused, so
             // `terminate` never signals a stranger.
-            Spawn.waitUntilExited(pid)
-            state.update { $0.exitStatus = Spawn.reap(pid) }
+            CleanSpawn.waitUntilExited(pid)
+            state.update { $0.exitStatus = CleanSpawn.reap(pid) }
         }
     }
 
@@ -277,7 +277,7 @@ public final class RunningProcess: Sendable {
             }
             return try outcome.get()
         } catch is TestTimeoutError {
-            throw TestProcessError.timedOut(command: command, waitingFor: what, after: timeout, stdout: stdout, stderr: stderr)
+            throw TestProcessError.timedOut(command: command, waitingFor: what, after: TestTime.scaled(timeout), stdout: stdout, stderr: stderr)
         }
     }
 
@@ -292,7 +292,7 @@ public final class RunningProcess: Sendable {
         do {
             return try await withTimeout(timeout, waitingFor: "exit") { try await self.waitForExit() }
         } catch is TestTimeoutError {
-            throw TestProcessError.timedOut(command: command, waitingFor: "exit", after: timeout, stdout: stdout, stderr: stderr)
+            throw TestProcessError.timedOut(command: command, waitingFor: "exit", after: TestTime.scaled(timeout), stdout: stdout, stderr: stderr)
         }
     }
 

@@ -16,19 +16,11 @@ import TestSupport
         )
     }
 
-    private func openEchoTunnel(relay: RunningRelay) async throws -> RawTCPClient {
-        let client = try await RawTCPClient.connect(port: relay.port)
-        try await client.send("CONNECT echo.test:7 HTTP/1.1\r\n\r\n")
-        #expect(try await client.read(until: "\r\n\r\n") == "HTTP/1.1 200 Connection Established\r\n\r\n")
-        client.discardReceived()
-        return client
-    }
-
     @Test(arguments: ["invalid-chunk.test", "text-frame.test"])
     func badMessageClosesOnlyItsOwnTunnel(host: String) async throws {
         let gateway = try await ScriptedGateway.start()
         let relay = try await self.startRelay(gateway: gateway)
-        let healthy = try await self.openEchoTunnel(relay: relay)
+        let healthy = try await ConnectTunnel.openEstablished(relayPort: relay.port, target: "echo.test:7")
         try await healthy.send("before")
         #expect(try await healthy.read(until: "before") == "before")
 

@@ -107,18 +107,8 @@ final class Testbed: Sendable {
 
     /// Opens a CONNECT tunnel by hand and returns the client once the 200 arrived.
     func openTunnel(to authority: String) async throws -> RawTCPClient {
-        let client = try await RawTCPClient.connect(port: self.relay.port)
-        try await client.send("CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n\r\n")
-        let head = try await client.read(until: "\r\n\r\n")
-        guard head.hasPrefix("HTTP/1.1 200 ") else {
-            await client.close()
-            throw TunnelRefused(head: head)
-        }
-        client.discardReceived()
-        return client
+        try await ConnectTunnel.openEstablished(relayPort: self.relay.port, target: authority)
     }
-
-    struct TunnelRefused: Error { var head: String }
 }
 
 /// `sha256sum FILE`'s hex digest.

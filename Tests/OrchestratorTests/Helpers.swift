@@ -142,37 +142,13 @@ enum RelayInitBinary {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes; for states no event announces
-/// (a zombie in /proc, a file appearing). Returns whether it held.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}
-
 /// Fields of /proc/PID/status (`State`, `PPid`, …), or nil when the process is gone.
+/// (TestSupport's `ProcFS` under the name the supervision tests use.)
 func procStatus(_ pid: Int32) -> [String: String]? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-    var fields: [String: String] = [:]
-    for line in text.split(separator: "\n") {
-        let parts = line.split(separator: ":", maxSplits: 1)
-        if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
-    }
-    return fields
+    ProcFS(pid: pid).status
 }
 
 /// Zombie children of `parent`, from /proc.
 func zombieChildren(of parent: Int32) -> [Int32] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { pid in
-        guard let status = procStatus(pid) else { return false }
-        return status["PPid"] == String(parent) && status["State"]?.hasPrefix("Z") == true
-    }
-}
-
-func readFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
+    ProcFS.zombieChildren(of: parent)
 }

@@ -4,7 +4,7 @@ import TestSupport
 
 /// Real tools behind relay-init, each reading the proxy and the CA bundle from the
 /// variables relay-init exports (and from nothing else: minimal environments, no config).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct ClientToolsEndToEndTests {
     /// `git clone` over dumb HTTP from the target's static files (GIT_SSL_CAINFO, https_proxy).
     @Test func gitCloneThroughRelayInit() async throws {

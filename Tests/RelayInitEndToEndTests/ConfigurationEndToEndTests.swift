@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// relay-init configured the ways a container configures it, against the real stack.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct ConfigurationEndToEndTests {
     /// As an ENTRYPOINT: every setting from RELAY_INIT_* variables, no flag at all.
     @Test func configuredByEnvironmentVariablesAlone() async throws {

@@ -1,14 +1,6 @@
 import Foundation
 import TestSupport
 
-func readFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
-}
-
-func fileExists(_ path: String) -> Bool {
-    FileManager.default.fileExists(atPath: path)
-}
-
 /// `NAME=value` lines (as `env` prints them) as a dictionary; later lines win.
 func parseEnvironment(_ text: some StringProtocol) -> [String: String] {
     var result: [String: String] = [:]
@@ -19,24 +11,6 @@ func parseEnvironment(_ text: some StringProtocol) -> [String: String] {
     return result
 }
 
-/// Whether a TCP connection to 127.0.0.1:`port` is accepted. A plain blocking `connect`:
-/// on loopback it answers at once, with ECONNREFUSED when nothing listens.
-func canConnect(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    return result == 0
-}
-
 /// The real interpreter behind `python3` (on a pyenv machine `python3` is a shim that needs
 /// the user's HOME and pyenv variables, which the clients here run without).
 enum Python {
@@ -44,15 +18,10 @@ enum Python {
         let result = try await TestProcess.run("python3", ["-c", "import sys; print(sys.executable)"])
         let path = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         guard result.status == 0, path.hasPrefix("/") else {
-            throw HelperError("cannot locate python3's executable: \(result.stderr)")
+            throw HarnessError("cannot locate python3's executable: \(result.stderr)")
         }
         return path
     }
-}
-
-struct HelperError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Runs a command that prepares fixtures (git, python) and fails the test with its output
@@ -69,7 +38,7 @@ func prepare(
         currentDirectory: currentDirectory, timeout: .seconds(60)
     )
     guard result.status == 0 else {
-        throw HelperError("fixture step failed: \(executable) \(arguments.joined(separator: " "))\nstatus \(result.status)\n\(result.stdout)\n\(result.stderr)")
+        throw HarnessError("fixture step failed: \(executable) \(arguments.joined(separator: " "))\nstatus \(result.status)\n\(result.stdout)\n\(result.stderr)")
     }
     return result
 }
@@ -82,9 +51,9 @@ final class Gate: Sendable {
     private let fd: Int32
 
     init(path: String) throws {
-        guard mkfifo(path, 0o600) == 0 else { throw HelperError("mkfifo \(path): \(String(cString: strerror(errno)))") }
+        guard mkfifo(path, 0o600) == 0 else { throw HarnessError("mkfifo \(path): \(String(cString: strerror(errno)))") }
         let fd = open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw HelperError("open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw HarnessError("open \(path): \(String(cString: strerror(errno)))") }
         self.path = path
         self.fd = fd
     }

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// What relay-init writes to stderr, read the way people and log collectors read it.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct LoggingEndToEndTests {
     @Test func textLogsHaveAStartLineAndASummaryLine() async throws {
         try await Stack.with { stack in

@@ -6,7 +6,7 @@ import TestSupport
 /// namespace, with the real `update-ca-certificates` on a private copy of the trust store,
 /// and with a private /etc/hosts. Nothing of the host is modified. CI runs as root with
 /// util-linux and ca-certificates installed; elsewhere these tests fail, saying why.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct NamespaceEndToEndTests {
     static func requireRootAndTools(_ tools: [String]) throws {
         try #require(geteuid() == 0, "these tests need root (mount and PID namespaces)")

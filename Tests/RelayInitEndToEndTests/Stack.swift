@@ -6,7 +6,7 @@ import TestSupport
 /// - an HTTPS target (the in-process `HTTPSTarget`) with a certificate for `target.test`
 ///   (and 127.0.0.1, for endpoints relay-init itself fetches) from a fresh `TestCA`;
 ///   clients can only trust it through what relay-init hands them;
-/// - a `relay-gateway` *process* that serves that CA at `…/ca-cert`, accepts
+/// - a `relay-gateway` *process* (TestSupport's `GatewayProcess`) that serves that CA at `…/ca-cert`, accepts
 ///   `Stack.session:token` and maps `target.test` (and `loopback.test`) to 127.0.0.1;
 /// - paths for relay-init's env file and CA bundle inside a temporary directory.
 ///
@@ -36,11 +36,8 @@ final class Stack: Sendable {
     /// A random token per stack, so a leak of it can be searched for.
     let token: String
     let target: HTTPSTarget
-    /// The gateway's process group: `timeout` leading, the gateway its only child.
-    let gateway: RunningProcess
-    /// The `relay-gateway` process itself.
-    let gatewayPID: Int32
-    let gatewayPort: Int
+    let gateway: GatewayProcess
+    var gatewayPort: Int { self.gateway.port }
     /// For `--system-ca`: the real system bundle, plus the test CA when the gateway speaks TLS
     /// (relay-init must verify `https://…/ca-cert` against it before it has the gateway CA).
     let systemCA: String
@@ -49,7 +46,7 @@ final class Stack: Sendable {
 
     private init(
         configuration: Configuration, directory: TemporaryDirectory, ca: TestCA, caPath: String, token: String,
-        target: HTTPSTarget, gateway: RunningProcess, gatewayPID: Int32, gatewayPort: Int, systemCA: String
+        target: HTTPSTarget, gateway: GatewayProcess, systemCA: String
     ) {
         self.configuration = configuration
         self.directory = directory
@@ -58,8 +55,6 @@ final class Stack: Sendable {
         self.token = token
         self.target = target
         self.gateway = gateway
-        self.gatewayPID = gatewayPID
-        self.gatewayPort = gatewayPort
         self.systemCA = systemCA
     }
 
@@ -90,7 +85,6 @@ final class Stack: Sendable {
 
             let token = "tok-\(UUID().uuidString)"
             var arguments = [
-                "--listen", "127.0.0.1:0",
                 "--token", "\(Self.session):\(token)",
                 "--ca-cert", caPath,
                 "--map-host", "target.test=127.0.0.1",
@@ -98,39 +92,25 @@ final class Stack: Sendable {
                 "--map-host", "loopback.test=127.0.0.1",
             ]
             var systemCA = Self.realSystemBundle
+            var transport = GatewayProcess.Transport.insecureHTTP
             if configuration.tlsGateway {
                 let files = try ca.issue(dnsNames: ["localhost", "gateway.test"], ipAddresses: ["127.0.0.1"])
                     .writeFiles(to: directory.path, name: "gateway")
-                arguments += ["--tls-cert", files.certPath, "--tls-key", files.keyPath]
+                transport = .tls(certificatePath: files.certPath, keyPath: files.keyPath)
                 // The real system bundle, then the test CA: what an image whose OS trusts the
                 // operator's private CA would have.
                 systemCA = directory.file("system-bundle.pem")
                 let real = try String(contentsOfFile: Self.realSystemBundle, encoding: .utf8)
                 try (real + "\n" + ca.certificatePEM).write(toFile: systemCA, atomically: true, encoding: .utf8)
-            } else {
-                arguments.append("--insecure-http")
             }
             for pattern in configuration.deny {
                 arguments += ["--deny", pattern]
             }
 
-            // Under `timeout`: should the test process itself die (a crash elsewhere in the
-            // run skips every cleanup), the gateway still goes away on its own. `timeout`
-            // passes SIGTERM on and leads the process group the gateway is in.
-            let gateway = try TestProcess.start(
-                "timeout", ["--kill-after=5", "300", Binaries.path("relay-gateway")] + arguments,
-                environment: TestProcess.minimalEnvironment()
-            )
-            let line = try await gateway.waitForLine(containing: "relay-gateway listening on", timeout: .seconds(30))
-            guard let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
-                throw StackError.unparsableListenLine(line)
-            }
-            guard let gatewayPID = readFile("/proc/\(gateway.pid)/task/\(gateway.pid)/children")?
-                .split(separator: " ").first.flatMap({ Int32($0) })
-            else { throw StackError.noGatewayProcess(under: gateway.pid) }
+            let gateway = try await GatewayProcess.start(arguments, transport: transport)
             return Stack(
                 configuration: configuration, directory: directory, ca: ca, caPath: caPath, token: token,
-                target: target!, gateway: gateway, gatewayPID: gatewayPID, gatewayPort: port, systemCA: systemCA
+                target: target!, gateway: gateway, systemCA: systemCA
             )
         } catch {
             await target?.shutdown()
@@ -141,11 +121,7 @@ final class Stack: Sendable {
 
     /// Stops the gateway (SIGTERM, then SIGKILL if it lingers) and the target, removes the files.
     func shutdown() async {
-        self.gateway.terminate(signal: SIGTERM)
-        if (try? await self.gateway.wait(timeout: .seconds(10))) == nil {
-            self.gateway.terminate(signal: SIGKILL, processGroup: true)
-            _ = try? await self.gateway.wait(timeout: .seconds(5))
-        }
+        await self.gateway.stop()
         await self.target.shutdown()
         self.directory.remove()
     }
@@ -153,19 +129,13 @@ final class Stack: Sendable {
     /// Kills the gateway outright (no graceful close) and waits until it is gone and its
     /// port refuses connections.
     func killGateway() async throws {
-        self.gateway.terminate(signal: SIGKILL, processGroup: true)
-        _ = try await self.gateway.wait(timeout: .seconds(10))
-        try await waitUntil("the killed gateway's port to close", timeout: .seconds(10)) {
-            !canConnect(port: self.gatewayPort)
-        }
+        try await self.gateway.kill()
     }
 
     // MARK: - Addresses
 
     /// Host name the gateway URL uses: `localhost` for TLS (a name in its certificate).
-    var gatewayURL: String {
-        self.configuration.tlsGateway ? "https://localhost:\(self.gatewayPort)" : "http://127.0.0.1:\(self.gatewayPort)"
-    }
+    var gatewayURL: String { self.gateway.url }
 
     func targetURL(_ path: String) -> String {
         "https://target.test:\(self.target.port)\(path)"
@@ -180,13 +150,10 @@ final class Stack: Sendable {
 
     /// relay-init's options for this stack, before `--`.
     func relayInitOptions(gateway: String? = nil, sessionID: String = Stack.session, systemCA: String? = nil) -> [String] {
-        [
-            "--gateway", gateway ?? self.gatewayURL,
-            "--session-id", sessionID,
-            "--env-file", self.envFile,
-            "--ca-bundle", self.caBundle,
-            "--system-ca", systemCA ?? self.systemCA,
-        ]
+        RelayInitOptions(
+            gateway: gateway ?? self.gatewayURL, sessionID: sessionID,
+            envFile: self.envFile, caBundle: self.caBundle, systemCA: systemCA ?? self.systemCA
+        ).arguments
     }
 
     /// A minimal environment (no proxy or CA variables of the machine running the tests),
@@ -225,22 +192,10 @@ final class Stack: Sendable {
 
     /// Everything a failure message needs: the process's output and the gateway's log.
     func report(_ result: ProcessResult) -> String {
-        "status \(result.status)\n--- stdout ---\n\(result.stdout)\n--- stderr ---\n\(result.stderr)\n--- gateway stderr ---\n\(self.gateway.stderr)"
+        "status \(result.status)\n--- stdout ---\n\(result.stdout)\n--- stderr ---\n\(result.stderr)\n--- gateway stderr ---\n\(self.gateway.process.stderr)"
     }
 
     func report(_ process: RunningProcess) -> String {
-        "\(process.command)\nstatus \(process.exitStatus.map(String.init) ?? "running")\n--- stdout ---\n\(process.stdout)\n--- stderr ---\n\(process.stderr)\n--- gateway stderr ---\n\(self.gateway.stderr)"
-    }
-}
-
-enum StackError: Error, CustomStringConvertible {
-    case unparsableListenLine(String)
-    case noGatewayProcess(under: Int32)
-
-    var description: String {
-        switch self {
-        case .unparsableListenLine(let line): "cannot find a port in \"\(line)\""
-        case .noGatewayProcess(let pid): "no relay-gateway process under timeout (pid \(pid))"
-        }
+        "\(process.command)\nstatus \(process.exitStatus.map(String.init) ?? "running")\n--- stdout ---\n\(process.stdout)\n--- stderr ---\n\(process.stderr)\n--- gateway stderr ---\n\(self.gateway.process.stderr)"
     }
 }

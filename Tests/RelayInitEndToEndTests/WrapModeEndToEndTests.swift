@@ -5,7 +5,7 @@ import TestSupport
 /// `relay-init … -- COMMAND` with a real gateway process, a real HTTPS target and real curl.
 /// The clients trust the target's CA only through the variables relay-init exports: they
 /// run with a minimal environment and never get `--cacert`.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct WrapModeEndToEndTests {
     @Test func curlReachesTheTargetThroughAnHTTPGateway() async throws {
         try await Stack.with { stack in
@@ -67,7 +67,7 @@ struct WrapModeEndToEndTests {
             let exited = try #require(readFile(report + "/child.exited").flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
             let closed = try #require(IdleTunnel.closedAt(report), "\(readFile(IdleTunnel.closedFile(report)) ?? "")")
             // A grace period for tunnels (as a sidecar's 5 s) would show here.
-            #expect(closed - exited < 4, "the tunnel closed \(closed - exited) s after the child exited")
+            #expect(closed - exited < TestTime.scaled(seconds: 4), "the tunnel closed \(closed - exited) s after the child exited")
         }
     }
 
@@ -178,7 +178,7 @@ struct WrapModeEndToEndTests {
 
 /// The same over a TLS gateway: relay-init fetches the CA over `https://`, verified against
 /// `--system-ca`, and opens `wss://` tunnels verified against the merged bundle.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct TLSGatewayEndToEndTests {
     @Test func curlReachesTheTargetThroughATLSGateway() async throws {
         try await Stack.with(.init(tlsGateway: true)) { stack in

@@ -13,7 +13,7 @@ import TestSupport
 /// payloads a byte at a time (about 6 MB/s), so without one the upload is 40 MiB: still more
 /// than the bound, so a relay that buffered the upload would still fail. `bench/soak` runs both
 /// at 256 MiB against the release build.
-@Suite(.serialized, .tags(.memory), .timeLimit(.minutes(3)))
+@Suite(.serialized, .tags(.memory), .timeLimit(.minutes(TestTime.minutes(3))))
 struct BoundedMemoryTests {
     /// The relay's RSS may grow by less than this over the whole transfer.
     static let boundKiB = 32 * 1024
@@ -32,7 +32,7 @@ struct BoundedMemoryTests {
                 let before = try await settledValue("relay-init's RSS before the transfer") { proc.residentKiB }
                 let gatewayBefore = try await settledValue("relay-gateway's RSS before the transfer") { bed.gateway.proc.residentKiB }
                 let sampler = PeakResidentSampler(pid: bed.relay.process.pid)
-                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.process.pid)
+                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.pid)
                 let client = try await StreamClient.connect(relayPort: bed.port, target: "stream.test:\(target.port)", mode: .receivePaused)
                 let heldAfter: Int
                 do {
@@ -43,7 +43,7 @@ struct BoundedMemoryTests {
                     throw error
                 }
                 let peakHeld = sampler.peakKiB
-                #expect(client.progress.current.responseHead == Tunnel.established)
+                #expect(client.progress.current.responseHead == ConnectTunnel.established)
 
                 try await client.resumeReading()
                 try await client.progress.wait("the whole download", timeout: .seconds(120)) { $0.closed }
@@ -80,7 +80,7 @@ struct BoundedMemoryTests {
                 let before = try await settledValue("relay-init's RSS before the transfer") { proc.residentKiB }
                 let gatewayBefore = try await settledValue("relay-gateway's RSS before the transfer") { bed.gateway.proc.residentKiB }
                 let sampler = PeakResidentSampler(pid: bed.relay.process.pid)
-                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.process.pid)
+                let gatewaySampler = PeakResidentSampler(pid: bed.gateway.pid)
                 let client = try await StreamClient.connect(relayPort: bed.port, target: "stream.test:\(target.port)", mode: .send(total: total))
                 let heldAfter: Int
                 do {
@@ -91,7 +91,7 @@ struct BoundedMemoryTests {
                     throw error
                 }
                 let peakHeld = sampler.peakKiB
-                #expect(client.progress.current.responseHead == Tunnel.established)
+                #expect(client.progress.current.responseHead == ConnectTunnel.established)
                 #expect(target.progress.current.bytes == 0, "the target read although it was paused")
 
                 try await target.resumeReading()

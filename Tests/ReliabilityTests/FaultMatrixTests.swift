@@ -8,7 +8,7 @@ import TestSupport
 /// Every test runs inside ``FaultBed/with(extra:webSocketURL:_:)``, which afterwards proves that
 /// the relay still serves a fresh tunnel, that it closed every connection to the gateway, and
 /// that its open descriptors are back to the baseline.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct FaultMatrixTests {
     /// The gateway accepts TCP and never answers the upgrade: 504 after `--handshake-timeout`,
     /// and the relay closes its half-open connection. (5 s: the fresh tunnel afterwards has the
@@ -18,7 +18,7 @@ struct FaultMatrixTests {
             bed.fake.answerUpgrades(with: .silent)
             let clock = ContinuousClock()
             let start = clock.now
-            let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT echo.test:443 HTTP/1.1\r\n\r\n")
+            let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT echo.test:443 HTTP/1.1\r\n\r\n")
             let elapsed = clock.now - start
             #expect(response.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"), "\(response.debugDescription)")
             #expect(elapsed >= .milliseconds(4_950), "504 after \(elapsed), before the handshake timeout")
@@ -41,10 +41,10 @@ struct FaultMatrixTests {
             bed.fake.answerUpgrades(with: upgrade)
             let clock = ContinuousClock()
             let start = clock.now
-            let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT echo.test:443 HTTP/1.1\r\n\r\n")
+            let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT echo.test:443 HTTP/1.1\r\n\r\n")
             let elapsed = clock.now - start
             #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(response.debugDescription)")
-            #expect(elapsed < .seconds(10), "502 only after \(elapsed): the relay waited for the handshake timeout")
+            #expect(elapsed < TestTime.scaled(.seconds(10)), "502 only after \(elapsed): the relay waited for the handshake timeout")
             try await bed.fake.waitUntilNoConnectionIsOpen()
             let line = try await bed.waitForLog("tunnel to echo.test:443 failed")
             if case .refuse(let status) = upgrade {
@@ -65,7 +65,7 @@ struct FaultMatrixTests {
         defer { Task { await tlsServer.shutdown() } }
         try await FaultBed.with(webSocketURL: "wss://127.0.0.1:\(tlsServer.port)/v1/code/upstreamproxy/ws") { bed in
             for attempt in 1...2 {
-                let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT example-\(attempt).test:443 HTTP/1.1\r\n\r\n")
+                let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT example-\(attempt).test:443 HTTP/1.1\r\n\r\n")
                 #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "attempt \(attempt): \(response.debugDescription)")
                 let line = try await bed.waitForLog("tunnel to example-\(attempt).test:443 failed")
                 #expect(line.contains("CERTIFICATE_VERIFY_FAILED"), "the log does not name the TLS error: \(line)")
@@ -78,11 +78,11 @@ struct FaultMatrixTests {
     /// the head and exactly those bytes, then EOF; it is not left hanging.
     @Test func gatewayDroppingMidDownloadGivesTheClientEveryByteThenEOF() async throws {
         try await FaultBed.with { bed in
-            let (client, head) = try await Tunnel.open(relayPort: bed.port, target: "\(FakeGateway.Script.dropMidDownload.rawValue):443")
-            #expect(head == Tunnel.established)
+            let (client, head) = try await ConnectTunnel.open(relayPort: bed.port, target: "\(FakeGateway.Script.dropMidDownload.rawValue):443")
+            #expect(head == ConnectTunnel.established)
             let received = try await client.readToEnd(timeout: .seconds(20))
             await client.close()
-            let body = received.dropFirst(Tunnel.established.utf8.count)
+            let body = received.dropFirst(ConnectTunnel.established.utf8.count)
             #expect(body.count == FakeGateway.midDownloadBytes, "\(body.count) bytes before EOF")
             let expected = (0..<FakeGateway.midDownloadBytes / (64 << 10)).flatMap { [UInt8](repeating: UInt8($0), count: 64 << 10) }
             #expect(Array(body) == expected, "the bytes before the drop differ")
@@ -99,7 +99,7 @@ struct FaultMatrixTests {
             )
             try await client.progress.wait("the client's connection to end", timeout: .seconds(20)) { $0.closed }
             let progress = client.progress.current
-            #expect(progress.responseHead == Tunnel.established)
+            #expect(progress.responseHead == ConnectTunnel.established)
             #expect(progress.bytes < total, "the whole upload went out although the gateway dropped after 1 MiB")
             await client.close()
         }
@@ -111,10 +111,10 @@ struct FaultMatrixTests {
     @Test(arguments: [FakeGateway.Script.invalidChunk, .textFrame, .oversizedFrame])
     func invalidMessageClosesTheTunnel(script: FakeGateway.Script) async throws {
         try await FaultBed.with { bed in
-            let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT \(script.rawValue):443 HTTP/1.1\r\n\r\n")
+            let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT \(script.rawValue):443 HTTP/1.1\r\n\r\n")
             switch script {
             case .oversizedFrame:
-                #expect(response == Tunnel.established, "\(response.prefix(200).debugDescription) (\(response.utf8.count) bytes)")
+                #expect(response == ConnectTunnel.established, "\(response.prefix(200).debugDescription) (\(response.utf8.count) bytes)")
             default:
                 #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(response.debugDescription)")
             }
@@ -136,8 +136,8 @@ struct FaultMatrixTests {
     /// the relay answers the close frame (RFC 6455 §5.5.1).
     @Test func closeFrameWithAReasonEndsTheTunnelAfterItsData() async throws {
         try await FaultBed.with { bed in
-            let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT \(FakeGateway.Script.closeWithReason.rawValue):443 HTTP/1.1\r\n\r\n")
-            #expect(response == Tunnel.established + FakeGateway.closeWithReasonData)
+            let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT \(FakeGateway.Script.closeWithReason.rawValue):443 HTTP/1.1\r\n\r\n")
+            #expect(response == ConnectTunnel.established + FakeGateway.closeWithReasonData)
             try await bed.fake.state.wait("the relay to answer the close frame") { $0.closeFramesFromRelay == 1 }
             #expect(bed.fake.state.current.closeCodesFromRelay == [1000])
         }
@@ -159,13 +159,13 @@ struct FaultMatrixTests {
 
 /// Faults on the gateway → target leg, with the reference gateway: its answers reach the client
 /// verbatim through the tunnel, and neither process keeps anything of the failed tunnel.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct TargetFaultTests {
     /// Nothing listens on the target port: the gateway's 502, verbatim.
     @Test func targetRefusingGivesTheGateways502() async throws {
         let port = try await refusedPort()
         try await StackBed.with { bed in
-            let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT 127.0.0.1:\(port) HTTP/1.1\r\n\r\n")
+            let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT 127.0.0.1:\(port) HTTP/1.1\r\n\r\n")
             #expect(response == "HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
         }
     }
@@ -177,7 +177,7 @@ struct TargetFaultTests {
             try await StackBed.with(gatewayArguments: ["--dial-timeout", "0.3"]) { bed in
                 let clock = ContinuousClock()
                 let start = clock.now
-                let response = try await Tunnel.exchange(relayPort: bed.port, "CONNECT 127.0.0.1:\(stalled.port) HTTP/1.1\r\n\r\n")
+                let response = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT 127.0.0.1:\(stalled.port) HTTP/1.1\r\n\r\n")
                 #expect(response == "HTTP/1.1 504 Gateway Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
                 #expect(clock.now - start >= .milliseconds(250), "504 before the dial timeout")
             }

@@ -11,7 +11,7 @@ extension Tag {
 
 /// Load and churn, CI-sized: `bench/soak` runs the same checks at full size (1,000 concurrent,
 /// 20,000 short tunnels) against release builds.
-@Suite(.serialized, .tags(.load), .timeLimit(.minutes(2)))
+@Suite(.serialized, .tags(.load), .timeLimit(.minutes(TestTime.minutes(2))))
 struct LoadTests {
     static let concurrent = 200
     static let sequential = 500
@@ -97,10 +97,10 @@ struct LoadTests {
     }
 
     static func openEchoTunnel(relayPort: Int, target: String, index: Int) async throws -> RawTCPClient {
-        let (client, head) = try await Tunnel.open(relayPort: relayPort, target: target)
-        guard head == Tunnel.established else {
+        let (client, head) = try await ConnectTunnel.open(relayPort: relayPort, target: target)
+        guard head == ConnectTunnel.established else {
             await client.close()
-            throw FixtureError("tunnel \(index) was answered \(head.debugDescription)")
+            throw HarnessError("tunnel \(index) was answered \(head.debugDescription)")
         }
         client.discardReceived()
         let payload = "tunnel \(index)"
@@ -108,7 +108,7 @@ struct LoadTests {
         let echoed = try await client.read(until: payload)
         guard echoed == payload else {
             await client.close()
-            throw FixtureError("tunnel \(index) echoed \(echoed.debugDescription)")
+            throw HarnessError("tunnel \(index) echoed \(echoed.debugDescription)")
         }
         return client
     }

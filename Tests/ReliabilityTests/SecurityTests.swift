@@ -7,7 +7,7 @@ import TestSupport
 /// (GatewayTests/TokenTableTests), its 429 on the upgrade and 431 for an oversized head in the
 /// tunnel, in-process (GatewayTests), the CA parser's unit cases (OrchestratorTests/TrustStoreTests),
 /// the token in wrap mode at trace (RelayInitEndToEndTests). See docs/RELIABILITY.md.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct SecurityTests {
     /// Every form in which a token could leak into a log.
     static func secretForms(session: String, token: String) -> [String] {
@@ -30,15 +30,15 @@ struct SecurityTests {
             gatewayArguments: ["--log-level", "trace"], relayArguments: ["--keepalive", "0.05"], relayLogLevel: "trace"
         ) { bed in
             // Data both ways, and keepalives on an idle tunnel.
-            let (client, head) = try await Tunnel.open(relayPort: bed.port, target: bed.echoTarget)
-            #expect(head == Tunnel.established)
+            let (client, head) = try await ConnectTunnel.open(relayPort: bed.port, target: bed.echoTarget)
+            #expect(head == ConnectTunnel.established)
             client.discardReceived()
             try await client.send("secret-free payload")
             _ = try await client.read(until: "secret-free payload")
             try await bed.gateway.process.waitForLine(containing: "dialling")
             await client.close()
 
-            let refused = try await Tunnel.exchange(relayPort: bed.port, "CONNECT 127.0.0.1:\(closed) HTTP/1.1\r\n\r\n")
+            let refused = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT 127.0.0.1:\(closed) HTTP/1.1\r\n\r\n")
             #expect(refused.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
 
             let leaving = try await RawTCPClient.connect(port: bed.port)
@@ -50,7 +50,7 @@ struct SecurityTests {
             let wrong = try await RelayInitSidecar.start(
                 .init(gateway: bed.gateway.url), sessionID: StackBed.session, token: wrongToken, systemCA: caPath, logLevel: "trace"
             )
-            let response = try await Tunnel.exchange(relayPort: wrong.port, "CONNECT \(bed.echoTarget) HTTP/1.1\r\n\r\n")
+            let response = try await ConnectTunnel.exchange(relayPort: wrong.port, "CONNECT \(bed.echoTarget) HTTP/1.1\r\n\r\n")
             #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
             try await wrong.process.waitForLine(containing: "refused the WebSocket upgrade with 401")
             #expect(try await wrong.stop() == 0)
@@ -173,7 +173,7 @@ struct SecurityTests {
             for index in 0..<3 {
                 open.append(try await LoadTests.openEchoTunnel(relayPort: bed.port, target: bed.echoTarget, index: index))
             }
-            let refused = try await Tunnel.exchange(relayPort: bed.port, "CONNECT \(bed.echoTarget) HTTP/1.1\r\n\r\n")
+            let refused = try await ConnectTunnel.exchange(relayPort: bed.port, "CONNECT \(bed.echoTarget) HTTP/1.1\r\n\r\n")
             #expect(refused.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(refused.debugDescription)")
             try await bed.relay.process.waitForLine(containing: "refused the WebSocket upgrade with 429 Too Many Requests")
 
@@ -195,7 +195,7 @@ struct SecurityTests {
             let host = String(repeating: "a", count: 8_100) + ".test"
             let request = "CONNECT \(host):443 HTTP/1.1\r\n\r\n"
             #expect(request.utf8.count < 8_192)
-            let response = try await Tunnel.exchange(relayPort: bed.port, request)
+            let response = try await ConnectTunnel.exchange(relayPort: bed.port, request)
             #expect(response.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "\(response.debugDescription)")
         }
     }

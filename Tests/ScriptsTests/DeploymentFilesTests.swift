@@ -5,7 +5,7 @@ import TestSupport
 /// docker/: the YAML parses (PyYAML, as `docker compose` and `kubectl` would reject
 /// it otherwise), and the properties the deployment depends on are there. There is
 /// no Docker engine or cluster in CI, so these are the checks that can run.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct DeploymentFilesTests {
     static let yamlFiles = ["docker/compose.yaml", "docker/kubernetes/sidecar-pod.yaml", "docker/kubernetes/gateway.yaml"]
 

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `entrypoint/docker-entrypoint.sh` run for real, with the debug relay-init on PATH.
 /// relay-init fails open (no gateway), which is enough to see who runs what.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct EntrypointTests {
     /// As a container's PID 1: the entrypoint's shell must be replaced by relay-init
     /// (exec), or signals from `docker stop` would reach a shell instead of the init.

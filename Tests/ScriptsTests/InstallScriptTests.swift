@@ -4,7 +4,7 @@ import TestSupport
 
 /// `scripts/install.sh`, through `--dry-run` (a real release build takes many minutes;
 /// one was run by hand, see the report). The printed commands are the ones it runs.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct InstallScriptTests {
     static func dryRun(_ arguments: [String]) async throws -> ProcessResult {
         try await TestProcess.run(Repository.installScript, ["--dry-run"] + arguments, environment: TestProcess.minimalEnvironment())

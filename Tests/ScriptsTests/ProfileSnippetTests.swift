@@ -4,7 +4,7 @@ import TestSupport
 
 /// `entrypoint/profile.d/relay-init.sh`, sourced the way `docker exec … sh|bash` shells
 /// source it, with `-u` so an unset variable in the snippet would abort the shell.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct ProfileSnippetTests {
     static let shells = ["sh", "bash"].filter { Tools.which($0) != nil }
 

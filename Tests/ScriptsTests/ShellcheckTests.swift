@@ -4,7 +4,7 @@ import TestSupport
 
 /// Every shell script in `entrypoint/` and `scripts/` passes shellcheck. Found by
 /// walking the directories, so a new script is checked without touching this test.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(TestTime.minutes(1))))
 struct ShellcheckTests {
     static let scripts: [String] = {
         var found: [String] = []

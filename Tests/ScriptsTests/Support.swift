@@ -40,7 +40,3 @@ func failOpenEnvironment(_ directory: TemporaryDirectory, _ extra: [String: Stri
 func report(_ result: ProcessResult) -> String {
     "status \(result.status)\n--- stdout ---\n\(result.stdout)\n--- stderr ---\n\(result.stderr)"
 }
-
-func readFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
-}

@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import RelayProtocol
+import TestSupport
 
 /// A WebSocket gateway that misbehaves on request, for the faults the reference gateway never
 /// makes. It is a real NIO server (`NIOWebSocketServerUpgrader`); `relay-init --ws-url` points at
@@ -80,11 +81,11 @@ final class FakeGateway: Sendable {
     }
 
     let port: Int
-    let state: Observed<State>
+    let state: Waitable<State>
     private let channel: Channel
     private let connections: ChannelSet
 
-    private init(channel: Channel, state: Observed<State>, connections: ChannelSet) {
+    private init(channel: Channel, state: Waitable<State>, connections: ChannelSet) {
         self.channel = channel
         self.state = state
         self.connections = connections
@@ -92,7 +93,7 @@ final class FakeGateway: Sendable {
     }
 
     static func start() async throws -> FakeGateway {
-        let state = Observed(State())
+        let state = Waitable(State())
         let connections = ChannelSet()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
@@ -139,7 +140,7 @@ final class FakeGateway: Sendable {
         await self.connections.closeAll()
     }
 
-    private static func configure(_ channel: Channel, behaviour: Upgrade, state: Observed<State>) throws {
+    private static func configure(_ channel: Channel, behaviour: Upgrade, state: Waitable<State>) throws {
         let pipeline = channel.pipeline.syncOperations
         switch behaviour {
         case .garbage, .silent:
@@ -208,10 +209,10 @@ private final class RawUpgradeAnswer: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let sendGarbage: Bool
-    private let state: Observed<FakeGateway.State>
+    private let state: Waitable<FakeGateway.State>
     private var answered = false
 
-    init(sendGarbage: Bool, state: Observed<FakeGateway.State>) {
+    init(sendGarbage: Bool, state: Waitable<FakeGateway.State>) {
         self.sendGarbage = sendGarbage
         self.state = state
     }
@@ -235,9 +236,9 @@ private final class RefusingUpgradeHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let status: HTTPResponseStatus
-    private let state: Observed<FakeGateway.State>
+    private let state: Waitable<FakeGateway.State>
 
-    init(status: HTTPResponseStatus, state: Observed<FakeGateway.State>) {
+    init(status: HTTPResponseStatus, state: Waitable<FakeGateway.State>) {
         self.status = status
         self.state = state
     }
@@ -277,10 +278,10 @@ private final class FakeTunnelHandler: ChannelInboundHandler {
         case closing
     }
 
-    private let state: Observed<FakeGateway.State>
+    private let state: Waitable<FakeGateway.State>
     private var phase = Phase.awaitingHead(ConnectHeadParser())
 
-    init(state: Observed<FakeGateway.State>) {
+    init(state: Waitable<FakeGateway.State>) {
         self.state = state
     }
 

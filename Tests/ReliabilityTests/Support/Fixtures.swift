@@ -4,47 +4,6 @@ import NIOPosix
 import Testing
 import TestSupport
 
-/// Tunnels through a relay, from a raw TCP client.
-enum Tunnel {
-    static let established = "HTTP/1.1 200 Connection Established\r\n\r\n"
-
-    /// Connects to the relay, sends a CONNECT for `target` and returns the client with the
-    /// response head (which may be followed by bytes still in the client's buffer).
-    static func open(relayPort: Int, target: String, timeout: Duration = .seconds(20)) async throws -> (client: RawTCPClient, head: String) {
-        let client = try await RawTCPClient.connect(port: relayPort)
-        try await client.send("CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\r\n")
-        let received = try await client.read(until: "\r\n\r\n", timeout: timeout)
-        let head = received.range(of: "\r\n\r\n").map { String(received[..<$0.upperBound]) } ?? received
-        return (client, head)
-    }
-
-    /// A fresh tunnel to an echo at `target`, one round trip, closed: the relay still serves.
-    static func echoRoundTrip(relayPort: Int, target: String, _ what: String) async throws {
-        let (client, head) = try await Self.open(relayPort: relayPort, target: target)
-        defer { Task { await client.close() } }
-        try #require(head == Self.established, "a fresh tunnel \(what) was answered \(head.debugDescription)")
-        client.discardReceived()
-        let payload = "ping \(UUID().uuidString)"
-        try await client.send(payload)
-        let echoed = try await client.read(until: payload)
-        #expect(echoed == payload, "a fresh tunnel \(what) echoed \(echoed.debugDescription)")
-        await client.close()
-    }
-
-    /// Sends `request` on a new connection and returns everything until the relay closes it.
-    static func exchange(relayPort: Int, _ request: String, timeout: Duration = .seconds(20)) async throws -> String {
-        let client = try await RawTCPClient.connect(port: relayPort)
-        defer { Task { await client.close() } }
-        try await client.send(request)
-        return try await client.readToEndAsString(timeout: timeout)
-    }
-}
-
-struct FixtureError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// Serves the files of a directory at `http://127.0.0.1:PORT/static/NAME`: the CA endpoint for
 /// relay-init's set-up when the tunnels go to a fake gateway.
 final class FileServer: Sendable {
@@ -133,7 +92,7 @@ final class FaultBed: Sendable {
             let status = try await relay!.stop()
             #expect(status == 0, "relay-init stopped with \(status):\n\(relay!.process.stderr)")
         } catch {
-            relay?.abandon()
+            if let relay { Issue.record("relay-init's log:\n\(relay.abandon())") }
             await fake.shutdown()
             await files.shutdown()
             throw error
@@ -144,18 +103,18 @@ final class FaultBed: Sendable {
 
     private static func warmUp(files: FileServer, fake: FakeGateway, relay: RelayInitSidecar, throughFake: Bool) async throws -> FaultBed {
         if throughFake {
-            try await Tunnel.echoRoundTrip(relayPort: relay.port, target: "echo.test:443", "to warm up")
+            try await ConnectTunnel.echoRoundTrip(relayPort: relay.port, target: "echo.test:443", "to warm up")
             try await fake.waitUntilNoConnectionIsOpen()
         }
         fake.resetCounters()
-        let baseline = try #require(relay.proc.openFDs)
+        let baseline = try await relay.proc.idleDescriptorCount()
         return FaultBed(files: files, fake: fake, relay: relay, baselineFDs: baseline)
     }
 
     private func checkRecovered(throughFake: Bool) async throws {
         if throughFake {
             self.fake.answerUpgrades(with: .accept)
-            try await Tunnel.echoRoundTrip(relayPort: self.port, target: "echo.test:443", "after the fault")
+            try await ConnectTunnel.echoRoundTrip(relayPort: self.port, target: "echo.test:443", "after the fault")
             try await self.fake.waitUntilNoConnectionIsOpen()
         }
         try await self.relay.waitForFDs(self.baselineFDs, "the fault and a fresh tunnel")
@@ -227,20 +186,21 @@ final class StackBed: Sendable {
                 logLevel: relayLogLevel, extra: relayArguments, products: products
             )
             let echoTarget = "echo.test:\(echo!.port)"
-            try await Tunnel.echoRoundTrip(relayPort: relay!.port, target: echoTarget, "to warm up")
-            // The warm-up tunnel's sockets close asynchronously in both processes.
-            let settledGateway = try await Self.settledFDs(gateway!.proc)
-            let settledRelay = try await Self.settledFDs(relay!.proc)
-            bed = StackBed(directory: directory, echo: echo!, gateway: gateway!, relay: relay!, baseline: (settledRelay, settledGateway))
+            try await ConnectTunnel.echoRoundTrip(relayPort: relay!.port, target: echoTarget, "to warm up")
+            // The warm-up tunnel's sockets close asynchronously in both processes: the baselines
+            // are counted once neither holds a connection any more.
+            let idleGateway = try await gateway!.proc.idleDescriptorCount()
+            let idleRelay = try await relay!.proc.idleDescriptorCount()
+            bed = StackBed(directory: directory, echo: echo!, gateway: gateway!, relay: relay!, baseline: (idleRelay, idleGateway))
             try await body(bed)
 
-            try await Tunnel.echoRoundTrip(relayPort: bed.port, target: echoTarget, "afterwards")
+            try await ConnectTunnel.echoRoundTrip(relayPort: bed.port, target: echoTarget, "afterwards")
             try await relay!.waitForFDs(bed.baseline.relayFDs, "the test and a fresh tunnel")
             try await bed.waitForGatewayFDs(bed.baseline.gatewayFDs, "the test and a fresh tunnel")
             let status = try await relay!.stop()
             #expect(status == 0, "relay-init stopped with \(status):\n\(relay!.process.stderr)")
         } catch {
-            relay?.abandon()
+            if let relay { Issue.record("relay-init's log:\n\(relay.abandon())") }
             if let gateway { Issue.record("relay-gateway's log:\n\(gateway.process.stderr)") }
             await gateway?.stop()
             await echo?.shutdown()
@@ -253,36 +213,26 @@ final class StackBed: Sendable {
         return bed
     }
 
-    /// A descriptor count that has not changed for 200 ms (sockets of a closed tunnel go away
-    /// asynchronously, and there is no event for that from another process).
-    private static func settledFDs(_ proc: ProcFS) async throws -> Int {
-        try await settledValue("a stable descriptor count of pid \(proc.pid)") { proc.openFDs }
-    }
-
     func waitForGatewayFDs(_ baseline: Int, timeout: Duration = .seconds(10), _ after: String) async throws {
-        let proc = self.gateway.proc
-        do {
-            try await waitUntil("relay-gateway's descriptors back to \(baseline) after \(after)", timeout: timeout) {
-                proc.openFDs == baseline
-            }
-        } catch {
-            Issue.record("relay-gateway has \(proc.openFDs ?? -1) descriptors after \(after), baseline \(baseline): \(proc.fdTargets)")
-            throw error
-        }
+        try await self.gateway.proc.waitForDescriptors(baseline, name: "relay-gateway", after: after, timeout: timeout)
     }
 }
 
 /// Polls `sample` until it has returned the same value for `quiet`, and returns that value: for
-/// figures of another process that settle without announcing it (descriptors closing, RSS).
+/// figures of another process that settle without announcing it and have no condition to wait
+/// for (RSS; a descriptor count has one, see `ProcFS.idleDescriptorCount`). Both durations
+/// stretch with `TestTime.scale`.
 func settledValue(
     _ what: String, quiet: Duration = .milliseconds(200), timeout: Duration = .seconds(10), _ sample: () -> Int?
 ) async throws -> Int {
+    let quiet = TestTime.scaled(quiet)
+    let timeout = TestTime.scaled(timeout)
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     var last = sample()
     var stableSince = clock.now
     while clock.now - stableSince < quiet {
-        guard clock.now < deadline else { throw FixtureError("\(what): still changing after \(timeout) (last \(last.map(String.init) ?? "nil"))") }
+        guard clock.now < deadline else { throw HarnessError("\(what): still changing after \(timeout) (last \(last.map(String.init) ?? "nil"))") }
         try await Task.sleep(for: .milliseconds(10))
         let now = sample()
         if now != last {
@@ -290,6 +240,6 @@ func settledValue(
             stableSince = clock.now
         }
     }
-    guard let last else { throw FixtureError("\(what): no value") }
+    guard let last else { throw HarnessError("\(what): no value") }
     return last
 }

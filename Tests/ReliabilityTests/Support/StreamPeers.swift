@@ -22,11 +22,11 @@ struct StreamProgress: Sendable {
 /// so whatever piles up is the relay's doing.
 final class DeterministicSender {
     private let total: Int
-    private let progress: Observed<StreamProgress>
+    private let progress: Waitable<StreamProgress>
     private var offset = 0
     private let closeWhenDone: Bool
 
-    init(total: Int, progress: Observed<StreamProgress>, closeWhenDone: Bool) {
+    init(total: Int, progress: Waitable<StreamProgress>, closeWhenDone: Bool) {
         self.total = total
         self.progress = progress
         self.closeWhenDone = closeWhenDone
@@ -59,12 +59,12 @@ final class DeterministicSender {
 /// Checks every received byte against ``DeterministicBytes`` (a stronger check than a digest:
 /// a failure says where the stream went wrong) and counts them.
 final class DeterministicReceiver {
-    private let progress: Observed<StreamProgress>
+    private let progress: Waitable<StreamProgress>
     private var offset = 0
     private var scratch = [UInt8](repeating: 0, count: DeterministicBytes.pieceSize)
     private var mismatch: Int?
 
-    init(progress: Observed<StreamProgress>) {
+    init(progress: Waitable<StreamProgress>) {
         self.progress = progress
     }
 
@@ -104,11 +104,11 @@ final class StreamTarget: Sendable {
     }
 
     let port: Int
-    let progress: Observed<StreamProgress>
+    let progress: Waitable<StreamProgress>
     private let server: Channel
     private let connections: ChannelSet
 
-    private init(server: Channel, progress: Observed<StreamProgress>, connections: ChannelSet) {
+    private init(server: Channel, progress: Waitable<StreamProgress>, connections: ChannelSet) {
         self.server = server
         self.progress = progress
         self.connections = connections
@@ -116,7 +116,7 @@ final class StreamTarget: Sendable {
     }
 
     static func start(_ mode: Mode) async throws -> StreamTarget {
-        let progress = Observed(StreamProgress())
+        let progress = Waitable(StreamProgress())
         let connections = ChannelSet()
         var bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -152,11 +152,11 @@ private final class StreamTargetHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let mode: StreamTarget.Mode
-    private let progress: Observed<StreamProgress>
+    private let progress: Waitable<StreamProgress>
     private var sender: DeterministicSender?
     private let receiver: DeterministicReceiver
 
-    init(mode: StreamTarget.Mode, progress: Observed<StreamProgress>) {
+    init(mode: StreamTarget.Mode, progress: Waitable<StreamProgress>) {
         self.mode = mode
         self.progress = progress
         self.receiver = DeterministicReceiver(progress: progress)
@@ -213,16 +213,16 @@ final class StreamClient: Sendable {
         case send(total: Int)
     }
 
-    let progress: Observed<StreamProgress>
+    let progress: Waitable<StreamProgress>
     let channel: Channel
 
-    private init(channel: Channel, progress: Observed<StreamProgress>) {
+    private init(channel: Channel, progress: Waitable<StreamProgress>) {
         self.channel = channel
         self.progress = progress
     }
 
     static func connect(relayPort: Int, target: String, mode: Mode) async throws -> StreamClient {
-        let progress = Observed(StreamProgress())
+        let progress = Waitable(StreamProgress())
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.autoRead, value: false)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -250,12 +250,12 @@ private final class StreamClientHandler: ChannelInboundHandler {
 
     private let target: String
     private let mode: StreamClient.Mode
-    private let progress: Observed<StreamProgress>
+    private let progress: Waitable<StreamProgress>
     private var head: ByteBuffer? = ByteBuffer()
     private let receiver: DeterministicReceiver
     private var sender: DeterministicSender?
 
-    init(target: String, mode: StreamClient.Mode, progress: Observed<StreamProgress>) {
+    init(target: String, mode: StreamClient.Mode, progress: Waitable<StreamProgress>) {
         self.target = target
         self.mode = mode
         self.progress = progress
@@ -325,11 +325,14 @@ private final class StreamClientHandler: ChannelInboundHandler {
 /// Waits until `progress` shows a sender held back: not writable, and no byte accepted by the
 /// kernel for `quiet`. No event says "the pipeline is full" (writability flips back and forth
 /// while it fills), so this polls, with a deadline. `quiet` is long enough that a path which
-/// still drains, only slowly (a debug build unmasking at a few MB/s), is not taken for held back. Returns the bytes sent by then; fails if the
-/// sender finished instead (everything was buffered somewhere: nothing held it back).
+/// still drains, only slowly (a debug build unmasking at a few MB/s), is not taken for held
+/// back; both it and `timeout` stretch with `TestTime.scale`. Returns the bytes sent by then;
+/// fails if the sender finished instead (everything was buffered somewhere: nothing held it back).
 func waitForBackpressure(
-    _ progress: Observed<StreamProgress>, total: Int, quiet: Duration = .seconds(1), timeout: Duration = .seconds(60)
+    _ progress: Waitable<StreamProgress>, total: Int, quiet: Duration = .seconds(1), timeout: Duration = .seconds(60)
 ) async throws -> Int {
+    let quiet = TestTime.scaled(quiet)
+    let timeout = TestTime.scaled(timeout)
     let clock = ContinuousClock()
     var last = progress.current.bytes
     var lastChange = clock.now
@@ -354,8 +357,10 @@ func waitForBackpressure(
 /// other side has stopped reading, nothing more may leave the sender, however long it waits. An
 /// observation window, not a synchronisation: "nothing happens" announces no event. (It also
 /// catches a relay that does buffer, only slowly: a debug build masks at a few MB/s, and in one
-/// second of "quiet" so slow a leak can look like a stall.)
-func expectStillHeldBack(_ progress: Observed<StreamProgress>, at sent: Int, for window: Duration = .seconds(2)) async throws {
+/// second of "quiet" so slow a leak can look like a stall.) The window stretches with
+/// `TestTime.scale`, as the slow drains it must catch do.
+func expectStillHeldBack(_ progress: Waitable<StreamProgress>, at sent: Int, for window: Duration = .seconds(2)) async throws {
+    let window = TestTime.scaled(window)
     let end = ContinuousClock.now + window
     while ContinuousClock.now < end {
         let now = progress.current.bytes

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// `posix_spawn` with the hygiene a test harness for an init needs.
+/// `posix_spawn` with the hygiene a test harness for an init needs: a clean start for the
+/// child (the orchestrator's own spawning is another matter, in another module).
 ///
 /// Not Foundation's `Process`: on Linux it spawns with the calling thread's
 /// signal mask (and Swift concurrency / Dispatch threads block almost every
@@ -12,7 +13,7 @@ import Darwin
 /// socket every descendant inherits, so an orphaned grandchild delays it.
 /// Here the child starts with an empty mask and default dispositions, in its
 /// own process group, with only fds 0–2 open, and exit is seen by `waitpid`.
-enum Spawn {
+enum CleanSpawn {
     enum Failure: Error {
         case notFound
         case failed(errno: Int32)

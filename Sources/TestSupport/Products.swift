@@ -1,5 +1,4 @@
 import Foundation
-import TestSupport
 
 /// Which build of `relay-init` and `relay-gateway` a test runs.
 ///
@@ -7,24 +6,29 @@ import TestSupport
 /// move 256 MiB each way, and a debug build masks and unmasks WebSocket payloads a byte at a
 /// time (about 6 MB/s per direction on the reference machine, so an upload would take minutes):
 /// they prefer an optimised build.
-struct Products: Sendable, CustomStringConvertible {
-    let directory: String
-    let isOptimised: Bool
+public struct Products: Sendable, CustomStringConvertible {
+    public let directory: String
+    public let isOptimised: Bool
 
-    var relayInit: String { (self.directory as NSString).appendingPathComponent("relay-init") }
-    var relayGateway: String { (self.directory as NSString).appendingPathComponent("relay-gateway") }
+    public init(directory: String, isOptimised: Bool) {
+        self.directory = directory
+        self.isOptimised = isOptimised
+    }
 
-    var description: String { "\(self.isOptimised ? "release" : "debug") products in \(self.directory)" }
+    public var relayInit: String { (self.directory as NSString).appendingPathComponent("relay-init") }
+    public var relayGateway: String { (self.directory as NSString).appendingPathComponent("relay-gateway") }
+
+    public var description: String { "\(self.isOptimised ? "release" : "debug") products in \(self.directory)" }
 
     /// The products built with the tests.
-    static var debug: Products {
+    public static var debug: Products {
         Products(directory: (Binaries.path("relay-init") as NSString).deletingLastPathComponent, isOptimised: false)
     }
 
     /// `RELIABILITY_PRODUCTS` if set to a directory (taken to be optimised; `debug` means none);
     /// else `.build/release` when it holds both programs and they are newer than every product
     /// source (a stale release build would test yesterday's code); else nil.
-    static var optimised: Products? {
+    public static var optimised: Products? {
         if let directory = ProcessInfo.processInfo.environment["RELIABILITY_PRODUCTS"], !directory.isEmpty {
             return directory == "debug" ? nil : Products(directory: directory, isOptimised: true)
         }
@@ -38,12 +42,12 @@ struct Products: Sendable, CustomStringConvertible {
     }
 
     /// Optimised if available, else debug: for tests that can run either way at different sizes.
-    static var preferOptimised: Products { Self.optimised ?? Self.debug }
+    public static var preferOptimised: Products { Self.optimised ?? Self.debug }
 
-    /// The package root: three levels above this file (`Tests/ReliabilityTests/Support/`).
-    static var packageRoot: String {
+    /// The package root: two levels above this file's directory (`Sources/TestSupport/`).
+    public static var packageRoot: String {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { url.deleteLastPathComponent() }
+        for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.path
     }
 
