@@ -16,14 +16,14 @@ struct PID1Tests {
 
     @Test func exitStatusPassesThrough() async throws {
         let process = try self.start(["sh", "-c", "echo pid=$PPID; exit 7"])
-        #expect(try await process.wait(timeout: scaled(.seconds(30))) == 7, "\(process.stderr)")
+        #expect(try await process.wait(timeout: .seconds(30)) == 7, "\(process.stderr)")
         #expect(process.stdout.contains("pid=1"), "the init is PID 1: \(process.stdout)")
     }
 
     /// An orphan is reaped by PID 1: the script polls /proc (its own namespace's) until the
     /// orphan is gone, with a generous bound, then looks for any zombie left.
     @Test func orphansAreReapedAsPID1() async throws {
-        let polls = Int(Double(150) * Self.scale)  // 0.1 s each
+        let polls = Int(TestTime.scaled(seconds: 150))  // 0.1 s each
         let script = """
             orphan=$( (sleep 0.2 >/dev/null 2>&1 & echo $!) )
             i=0
@@ -35,7 +35,7 @@ struct PID1Tests {
             echo checked
             """
         let process = try self.start(["sh", "-c", script])
-        #expect(try await process.wait(timeout: scaled(.seconds(60))) == 0, "\(process.stderr)")
+        #expect(try await process.wait(timeout: .seconds(60)) == 0, "\(process.stderr)")
         #expect(process.stdout.contains("reaped\n"), "\(process.stdout)")
         #expect(process.stdout.contains("checked"))
         #expect(!process.stdout.contains("zombie"), "\(process.stdout)")
@@ -46,12 +46,12 @@ struct PID1Tests {
         defer { directory.remove() }
         let record = directory.file("signal")
         let process = try self.start(["sh", "-c", InitHarness.trapScript("TERM"), "sh", record])
-        _ = try await process.waitForLine(containing: "ready", timeout: scaled(.seconds(30)))
+        _ = try await process.waitForLine(containing: "ready", timeout: .seconds(30))
         // The init is unshare's only child; its pid in our namespace is in /proc.
         let children = readFile("/proc/\(process.pid)/task/\(process.pid)/children")?.split(separator: " ").compactMap { Int32($0) } ?? []
         let initPID = try #require(children.first)
         kill(initPID, SIGTERM)
-        #expect(try await process.wait(timeout: scaled(.seconds(30))) == 42, "\(process.stderr)")
+        #expect(try await process.wait(timeout: .seconds(30)) == 42, "\(process.stderr)")
         #expect(readFile(record) == "TERM\n")
     }
 
@@ -64,11 +64,7 @@ struct PID1Tests {
             wait $pid
             """
         let process = try self.start(["sh", "-c", script])
-        #expect(try await process.wait(timeout: scaled(.seconds(30))) == 5, "\(process.stderr)")
+        #expect(try await process.wait(timeout: .seconds(30)) == 5, "\(process.stderr)")
         #expect(process.stdout.contains("got-usr1"))
-    }
-
-    private static var scale: Double {
-        Double(scaled(.seconds(1)).components.seconds)
     }
 }

@@ -56,9 +56,9 @@ import Testing
         defer { directory.remove() }
         let record = directory.file("signal")
         let harness = try InitHarness.start(["--", "sh", "-c", InitHarness.trapScript(name), "sh", record])
-        _ = try await harness.waitForLine(containing: "ready", timeout: scaled(.seconds(30)))
+        _ = try await harness.waitForLine(containing: "ready", timeout: .seconds(30))
         kill(harness.pid, signal)
-        let status = try await harness.wait(timeout: scaled(.seconds(30)))
+        let status = try await harness.wait(timeout: .seconds(30))
         #expect(status == 42, "\(harness.stderr)")
         #expect(readFile(record) == "\(name)\n")
     }
@@ -74,28 +74,28 @@ import Testing
             exec sleep 60
             """
         let harness = try InitHarness.start(["--", "sh", "-c", script, "sh", orphanFile])
-        _ = try await harness.waitForLine(containing: "ready", timeout: scaled(.seconds(30)))
+        _ = try await harness.waitForLine(containing: "ready", timeout: .seconds(30))
         let orphan = try #require(Int32(readFile(orphanFile)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
-        if let status = procStatus(orphan) {
+        if let status = ProcFS(pid: orphan).status {
             #expect(status["PPid"] == String(harness.pid), "the orphan belongs to the init")
         }
         // SPEC §5 says within a second; a busy machine may take longer to schedule the init,
         // so the bound here is generous: what matters is that it is reaped at all.
-        #expect(await eventually(timeout: .seconds(15)) { procStatus(orphan) == nil }, "the orphan was reaped")
-        #expect(zombieChildren(of: harness.pid).isEmpty)
+        #expect(await eventually(timeout: .seconds(15)) { ProcFS(pid: orphan).status == nil }, "the orphan was reaped")
+        #expect(ProcFS.zombieChildren(of: harness.pid).isEmpty)
 
         harness.terminate(signal: SIGTERM)
-        #expect(try await harness.wait(timeout: scaled(.seconds(30))) == 143)
+        #expect(try await harness.wait(timeout: .seconds(30)) == 143)
     }
 
     @Test(arguments: [SIGTERM, SIGINT])
     func aSidecarStopsWithZero(signal: Int32) async throws {
         let harness = try InitHarness.start([])
-        _ = try await harness.waitForLine(containing: "waiting", timeout: scaled(.seconds(30)))
+        _ = try await harness.waitForLine(containing: "waiting", timeout: .seconds(30))
         // Not a stop signal: ignored, there is no child to forward it to.
         kill(harness.pid, SIGUSR1)
         kill(harness.pid, signal)
-        #expect(try await harness.wait(timeout: scaled(.seconds(30))) == 0, "\(harness.stderr)")
+        #expect(try await harness.wait(timeout: .seconds(30)) == 0, "\(harness.stderr)")
         #expect(harness.stdout.contains("stopped by signal \(signal)"), "\(harness.stdout)")
     }
 

@@ -12,7 +12,7 @@ struct TerminalTests {
         let result = try await TestProcess.run(
             "script", ["-qec", inner, "/dev/null"],
             environment: TestProcess.minimalEnvironment(),
-            timeout: scaled(.seconds(30))
+            timeout: .seconds(30)
         )
         #expect(result.status == 0, "\(result.stderr)")
         let fields = result.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }

@@ -141,14 +141,3 @@ enum RelayInitBinary {
         try TestProcess.start(self.path, arguments, environment: TestProcess.minimalEnvironment(environment))
     }
 }
-
-/// Fields of /proc/PID/status (`State`, `PPid`, …), or nil when the process is gone.
-/// (TestSupport's `ProcFS` under the name the supervision tests use.)
-func procStatus(_ pid: Int32) -> [String: String]? {
-    ProcFS(pid: pid).status
-}
-
-/// Zombie children of `parent`, from /proc.
-func zombieChildren(of parent: Int32) -> [Int32] {
-    ProcFS.zombieChildren(of: parent)
-}
