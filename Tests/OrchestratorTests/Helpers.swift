@@ -1,5 +1,6 @@
 import Foundation
 import Orchestrator
+import RelayProtocol
 import TestSupport
 
 /// Two fixed self-signed CA certificates (P-256), for PEM checks that must not depend on a generator.

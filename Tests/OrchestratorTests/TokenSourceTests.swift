@@ -1,5 +1,6 @@
 import Foundation
 import Orchestrator
+import RelayProtocol
 import TestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import CCurl
 import Logging
+import RelayProtocol
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Logging
+import RelayProtocol
 
 #if canImport(Glibc)
 import Glibc
