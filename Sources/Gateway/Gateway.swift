@@ -55,11 +55,10 @@ public enum Gateway {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try services.initialize(channel) }
                 }
-                .bind(host: configuration.host, port: configuration.port)
+                .bind(host: configuration.listen.host, port: configuration.listen.port)
                 .get()
         } catch {
-            let address = ListenAddress(host: configuration.host, port: configuration.port)
-            throw GatewayError.cannotListen(address: address.description, error)
+            throw GatewayError.cannotListen(address: configuration.listen.description, error)
         }
         let running = RunningGateway(serverChannel: serverChannel, registry: services.registry)
         configuration.logger.info("listening", metadata: [

@@ -2,6 +2,7 @@ import Foundation
 import Gateway
 import Logging
 import NIOCore
+import RelayProtocol
 import Relay
 import TestSupport
 
@@ -64,7 +65,7 @@ final class Testbed: Sendable {
         logger.logLevel = .warning
         let gateway = try await Gateway.start(
             GatewayConfiguration(
-                port: 0,
+                listen: .loopbackAnyPort,
                 tokens: [Self.session: Self.token],
                 transport: transport,
                 caCertificatePath: caPath,

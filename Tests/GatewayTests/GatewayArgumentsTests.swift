@@ -1,6 +1,7 @@
 import ArgumentParser
 import Gateway
 import NIOCore
+import RelayProtocol
 import Testing
 
 /// `relay-gateway`'s command line turned into settings, without a process: what each option
@@ -19,7 +20,7 @@ import Testing
     @Test func defaults() throws {
         let settings = try self.resolve(["--token", "s1:secret", "--insecure-http"])
         let configuration = settings.configuration(logger: GatewayConfiguration.testLogger)
-        #expect(configuration.host == "127.0.0.1" && configuration.port == 8443)
+        #expect(configuration.listen == ListenAddress(host: "127.0.0.1", port: 8443))
         #expect(configuration.tokens == ["s1": "secret"])
         #expect(configuration.transport == .insecureHTTP)
         #expect(configuration.caCertificatePath == nil)
@@ -36,7 +37,7 @@ import Testing
             "--dial-timeout", "2.5", "--max-tunnels-per-session", "3", "--log-level", "debug", "--log-format", "json",
         ])
         let configuration = settings.configuration(logger: GatewayConfiguration.testLogger)
-        #expect(configuration.host == "::1" && configuration.port == 0)
+        #expect(configuration.listen == ListenAddress(host: "::1", port: 0))
         #expect(configuration.tokens == ["s1": "a", "s2": "b"])
         #expect(configuration.transport == .tls(certificateChainPath: "c.pem", privateKeyPath: "k.pem"))
         #expect(configuration.caCertificatePath == "ca.pem")

@@ -126,8 +126,7 @@ public struct GatewayArguments: ParsableArguments {
         }
 
         return GatewayConfiguration(
-            host: address.host,
-            port: address.port,
+            listen: address,
             tokens: tokens,
             transport: transport,
             caCertificatePath: self.caCert,

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import RelayProtocol
 
 /// Everything `Gateway.start` needs.
 public struct GatewayConfiguration: Sendable {
@@ -11,9 +12,8 @@ public struct GatewayConfiguration: Sendable {
         case insecureHTTP
     }
 
-    /// Address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, …); port 0 picks a free port.
-    public var host: String
-    public var port: Int
+    /// Address to bind (`127.0.0.1:8443`, `[::1]:0`, `0.0.0.0:8443`, …); port 0 picks a free port.
+    public var listen: ListenAddress
     /// Session id → token: the bearer tokens accepted on the upgrade and the Basic credentials
     /// expected in each tunnel's CONNECT head.
     public var tokens: [String: String]
@@ -36,8 +36,7 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultMaxTunnelsPerSession = 512
 
     public init(
-        host: String = "127.0.0.1",
-        port: Int = GatewayConfiguration.defaultPort,
+        listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: GatewayConfiguration.defaultPort),
         tokens: [String: String],
         transport: Transport,
         caCertificatePath: String? = nil,
@@ -47,8 +46,7 @@ public struct GatewayConfiguration: Sendable {
         maxTunnelsPerSession: Int = GatewayConfiguration.defaultMaxTunnelsPerSession,
         logger: Logger = Logger(label: "relay-gateway")
     ) {
-        self.host = host
-        self.port = port
+        self.listen = listen
         self.tokens = tokens
         self.transport = transport
         self.caCertificatePath = caCertificatePath

@@ -2,6 +2,7 @@ import Foundation
 import Gateway
 import Logging
 import NIOCore
+import RelayProtocol
 import NIOPosix
 
 /// Sessions every test gateway accepts.
@@ -23,8 +24,7 @@ extension GatewayConfiguration {
         maxTunnelsPerSession: Int = 16
     ) -> GatewayConfiguration {
         GatewayConfiguration(
-            host: "127.0.0.1",
-            port: 0,
+            listen: .loopbackAnyPort,
             tokens: TestSessions.tokens,
             transport: .insecureHTTP,
             caCertificatePath: caCertificatePath,
