@@ -1,4 +1,5 @@
 import NIOCore
+import RelayProtocol
 
 /// One `NAME=value` pair of the child's environment.
 public struct EnvironmentVariable: Sendable, Equatable, CustomStringConvertible {
@@ -60,7 +61,7 @@ public enum ProxyEnvironment {
         case "::": reachable = "::1"
         default: reachable = host
         }
-        return reachable.contains(":") ? "http://[\(reachable)]:\(port)" : "http://\(reachable):\(port)"
+        return "http://\(Authority(host: reachable, port: port))"
     }
 
     public static func proxyURL(for address: SocketAddress) -> String {
