@@ -80,6 +80,9 @@ final class TunnelHandler: ChannelDuplexHandler {
         case awaitingHead(ConnectHeadParser)
         case dialling(Dialling)
         case tunnelling(Tunnelling)
+        /// The WebSocket closed while the target was being dialled: the bytes that came before
+        /// its close still go to the target once it answers, then the target is closed.
+        case closedWhileDialling(pending: [ByteBuffer])
         /// Answered with an error, or the WebSocket closed; whatever still arrives is dropped.
         case closed
     }
@@ -124,7 +127,7 @@ final class TunnelHandler: ChannelDuplexHandler {
             self.state = .dialling(dialling)
         case .tunnelling:
             context.fireChannelRead(data)
-        case .closed:
+        case .closedWhileDialling, .closed:
             break
         }
     }
@@ -139,17 +142,21 @@ final class TunnelHandler: ChannelDuplexHandler {
         switch self.state {
         case .awaitingHead:
             self.finish(.closedBeforeHead)
-        case .dialling:
-            // The dial completes later and closes the target it opened (see `dialCompleted`).
+            self.state = .closed
+        case .dialling(let dialling):
+            // The dial completes later, and the target it opens gets the bytes that came before
+            // the close, then EOF (see `dialCompleted`), as a glued target would: a reset after
+            // the relay's goodbye, or the gateway's shutdown, takes nothing already received.
             self.finish(.clientClosed)
+            self.state = .closedWhileDialling(pending: dialling.pending)
         case .tunnelling(let tunnel):
             self.finishedTunnel = tunnel
             // Inactive events run head to tail: if the target is still up, the client left first.
             self.finish(tunnel.targetChannel.isActive ? .clientClosed : .targetClosed)
-        case .closed:
+            self.state = .closed
+        case .closedWhileDialling, .closed:
             break
         }
-        self.state = .closed
         self.logEnd()
         context.fireChannelInactive()
     }
@@ -219,8 +226,15 @@ final class TunnelHandler: ChannelDuplexHandler {
     // MARK: Dialling
 
     private func dialCompleted(_ result: Result<Channel, Error>, context: ChannelHandlerContext) {
+        if case .closedWhileDialling(let pending) = self.state {
+            self.state = .closed
+            if case .success(let targetChannel) = result {
+                Self.deliver(pending, thenClose: targetChannel)
+            }
+            return
+        }
         guard case .dialling(let dialling) = self.state else {
-            // The WebSocket closed while we dialled.
+            // Refused meanwhile.
             if case .success(let channel) = result { channel.close(promise: nil) }
             return
         }
@@ -263,6 +277,19 @@ final class TunnelHandler: ChannelDuplexHandler {
         if dialling.readHeld {
             context.channel.read()
         }
+    }
+
+    /// The WebSocket is gone: the target gets what the client sent before it closed, then EOF
+    /// (`close(mode: .output)` waits for the writes; a plain close would drop them).
+    private static func deliver(_ pending: [ByteBuffer], thenClose targetChannel: Channel) {
+        guard !pending.isEmpty else { return targetChannel.close(promise: nil) }
+        for buffer in pending {
+            targetChannel.write(buffer, promise: nil)
+        }
+        targetChannel.flush()
+        let outputClosed = targetChannel.eventLoop.makePromise(of: Void.self)
+        targetChannel.close(mode: .output, promise: outputClosed)
+        outputClosed.futureResult.whenComplete { _ in targetChannel.close(promise: nil) }
     }
 
     // MARK: Ending

@@ -10,7 +10,7 @@ public enum Relay {
         _ configuration: RelayConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RunningRelay {
-        let connector = try WebSocketConnector(configuration: configuration)
+        let dialer = TunnelDialer.webSocket(try WebSocketConnector(configuration: configuration))
         let connections = ConnectionRegistry()
         let headSuffix = tunnelHeadSuffix(sessionID: configuration.sessionID, token: configuration.token)
         let logger = configuration.logger
@@ -22,12 +22,15 @@ public enum Relay {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
             .childChannelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
+            // A client's EOF is an event, not a close: its early data must still reach the
+            // target when it comes before the WebSocket is open (SPEC §6.2, §6.8).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectHandler(
-                            connector: connector, headSuffix: headSuffix,
+                            dialer: dialer, headSuffix: headSuffix,
                             connections: connections, tunnelLog: tunnelLog, logger: logger
                         )
                     )
