@@ -60,6 +60,9 @@ final class TunnelHandler: ChannelDuplexHandler {
         var pendingBytes: Int
         /// A `read()` held back because `pending` is full; issued once tunnelling.
         var readHeld: Bool
+        /// Why the tunnel is ending, when that is known before the WebSocket closes (an error,
+        /// the gateway's shutdown); logged when it closes.
+        var outcome: TunnelOutcome?
 
         mutating func append(_ buffer: ByteBuffer) {
             self.pending.append(buffer)
@@ -74,16 +77,21 @@ final class TunnelHandler: ChannelDuplexHandler {
         var webSocketGlue: GlueHandler
         /// On the target channel: counts bytes from the client.
         var targetGlue: GlueHandler
+        /// As in `Dialling`.
+        var outcome: TunnelOutcome?
     }
 
     private enum State {
         case awaitingHead(ConnectHeadParser)
         case dialling(Dialling)
         case tunnelling(Tunnelling)
+        /// Refused, or failed before the head was complete: closing, for `outcome`, which is
+        /// logged when the WebSocket closes. Whatever still arrives is dropped.
+        case ending(TunnelOutcome)
         /// The WebSocket closed while the target was being dialled: the bytes that came before
         /// its close still go to the target once it answers, then the target is closed.
         case closedWhileDialling(pending: [ByteBuffer])
-        /// Answered with an error, or the WebSocket closed; whatever still arrives is dropped.
+        /// The WebSocket closed and the tunnel is logged; whatever still arrives is dropped.
         case closed
     }
 
@@ -92,10 +100,6 @@ final class TunnelHandler: ChannelDuplexHandler {
     private var logger: Logger
     private var state = State.awaitingHead(ConnectHeadParser())
     private let startedAt = NIODeadline.now()
-    /// How the tunnel ended, once known; logged when the WebSocket closes.
-    private var outcome: TunnelOutcome?
-    /// Kept past `.tunnelling` for the final log line.
-    private var finishedTunnel: Tunnelling?
 
     init(identity: TunnelIdentity, settings: Settings, logger: Logger) {
         self.identity = identity
@@ -127,7 +131,7 @@ final class TunnelHandler: ChannelDuplexHandler {
             self.state = .dialling(dialling)
         case .tunnelling:
             context.fireChannelRead(data)
-        case .closedWhileDialling, .closed:
+        case .ending, .closedWhileDialling, .closed:
             break
         }
     }
@@ -141,23 +145,24 @@ final class TunnelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         switch self.state {
         case .awaitingHead:
-            self.finish(.closedBeforeHead)
+            self.logEnd(.closedBeforeHead)
             self.state = .closed
         case .dialling(let dialling):
             // The dial completes later, and the target it opens gets the bytes that came before
             // the close, then EOF (see `dialCompleted`), as a glued target would: a reset after
             // the relay's goodbye, or the gateway's shutdown, takes nothing already received.
-            self.finish(.clientClosed)
+            self.logEnd(dialling.outcome ?? .clientClosed)
             self.state = .closedWhileDialling(pending: dialling.pending)
         case .tunnelling(let tunnel):
-            self.finishedTunnel = tunnel
             // Inactive events run head to tail: if the target is still up, the client left first.
-            self.finish(tunnel.targetChannel.isActive ? .clientClosed : .targetClosed)
+            self.logEnd(tunnel.outcome ?? (tunnel.targetChannel.isActive ? .clientClosed : .targetClosed), tunnel: tunnel)
+            self.state = .closed
+        case .ending(let outcome):
+            self.logEnd(outcome)
             self.state = .closed
         case .closedWhileDialling, .closed:
             break
         }
-        self.logEnd()
         context.fireChannelInactive()
     }
 
@@ -203,7 +208,7 @@ final class TunnelHandler: ChannelDuplexHandler {
             return self.refuse(.forbidden, reason: "denied by policy", context: context)
         }
 
-        var dialling = Dialling(pending: [], pendingBytes: 0, readHeld: false)
+        var dialling = Dialling(pending: [], pendingBytes: 0, readHeld: false, outcome: nil)
         if request.leftover.readableBytes > 0 { dialling.append(request.leftover) }
         self.state = .dialling(dialling)
 
@@ -260,7 +265,7 @@ final class TunnelHandler: ChannelDuplexHandler {
         try context.pipeline.syncOperations.addHandler(webSocketGlue, position: .after(self))
         let tunnel = Tunnelling(
             targetChannel: targetChannel, earlyBytes: dialling.pendingBytes,
-            webSocketGlue: webSocketGlue, targetGlue: targetGlue
+            webSocketGlue: webSocketGlue, targetGlue: targetGlue, outcome: dialling.outcome
         )
         self.state = .tunnelling(tunnel)
         self.logger.debug("tunnel established")
@@ -295,8 +300,7 @@ final class TunnelHandler: ChannelDuplexHandler {
     // MARK: Ending
 
     private func refuse(_ response: TunnelResponse, reason: String, context: ChannelHandlerContext) {
-        self.state = .closed
-        self.finish(.refused(status: response.statusCode, reason: reason))
+        self.state = .ending(.refused(status: response.statusCode, reason: reason))
         // One chunk, then ChunkFrameHandler's close: a close frame, then the connection closes.
         context.writeAndFlush(Self.wrapOutboundOut(response.buffer), promise: nil)
         context.close(promise: nil)
@@ -304,16 +308,26 @@ final class TunnelHandler: ChannelDuplexHandler {
 
     /// Records the first reason the tunnel ended; later ones are consequences of it.
     private func finish(_ outcome: TunnelOutcome) {
-        if self.outcome == nil { self.outcome = outcome }
+        switch self.state {
+        case .awaitingHead:
+            self.state = .ending(outcome)
+        case .dialling(var dialling) where dialling.outcome == nil:
+            dialling.outcome = outcome
+            self.state = .dialling(dialling)
+        case .tunnelling(var tunnel) where tunnel.outcome == nil:
+            tunnel.outcome = outcome
+            self.state = .tunnelling(tunnel)
+        case .dialling, .tunnelling, .ending, .closedWhileDialling, .closed:
+            break
+        }
     }
 
-    private func logEnd() {
-        let outcome = self.outcome ?? .clientClosed
+    private func logEnd(_ outcome: TunnelOutcome, tunnel: Tunnelling? = nil) {
         var metadata: Logger.Metadata = [
             "outcome": "\(outcome)",
             "duration": "\(Self.seconds(.now() - self.startedAt)) s",
         ]
-        if let tunnel = self.finishedTunnel {
+        if let tunnel {
             metadata["bytes_up"] = "\(tunnel.earlyBytes + tunnel.targetGlue.bytesFromPartner)"
             metadata["bytes_down"] = "\(tunnel.webSocketGlue.bytesFromPartner)"
         }
