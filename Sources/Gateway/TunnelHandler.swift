@@ -62,7 +62,7 @@ final class TunnelHandler: ChannelDuplexHandler {
         var readHeld: Bool
         /// Why the tunnel is ending, when that is known before the WebSocket closes (an error,
         /// the gateway's shutdown); logged when it closes.
-        var outcome: TunnelOutcome?
+        var outcome: GatewayTunnelOutcome?
 
         mutating func append(_ buffer: ByteBuffer) {
             self.pending.append(buffer)
@@ -78,7 +78,7 @@ final class TunnelHandler: ChannelDuplexHandler {
         /// On the target channel: counts bytes from the client.
         var targetGlue: GlueHandler
         /// As in `Dialling`.
-        var outcome: TunnelOutcome?
+        var outcome: GatewayTunnelOutcome?
     }
 
     private enum State {
@@ -87,7 +87,7 @@ final class TunnelHandler: ChannelDuplexHandler {
         case tunnelling(Tunnelling)
         /// Refused, or failed before the head was complete: closing, for `outcome`, which is
         /// logged when the WebSocket closes. Whatever still arrives is dropped.
-        case ending(TunnelOutcome)
+        case ending(GatewayTunnelOutcome)
         /// The WebSocket closed while the target was being dialled: the bytes that came before
         /// its close still go to the target once it answers, then the target is closed.
         case closedWhileDialling(pending: [ByteBuffer])
@@ -307,7 +307,7 @@ final class TunnelHandler: ChannelDuplexHandler {
     }
 
     /// Records the first reason the tunnel ended; later ones are consequences of it.
-    private func finish(_ outcome: TunnelOutcome) {
+    private func finish(_ outcome: GatewayTunnelOutcome) {
         switch self.state {
         case .awaitingHead:
             self.state = .ending(outcome)
@@ -322,7 +322,7 @@ final class TunnelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func logEnd(_ outcome: TunnelOutcome, tunnel: Tunnelling? = nil) {
+    private func logEnd(_ outcome: GatewayTunnelOutcome, tunnel: Tunnelling? = nil) {
         var metadata: Logger.Metadata = [
             "outcome": "\(outcome)",
             "duration": "\(Self.seconds(.now() - self.startedAt)) s",
@@ -341,29 +341,6 @@ final class TunnelHandler: ChannelDuplexHandler {
 
     private static func seconds(_ amount: TimeAmount) -> String {
         String(format: "%.3f", Double(amount.nanoseconds) / 1e9)
-    }
-}
-
-/// Why a tunnel ended, for its log line.
-enum TunnelOutcome: CustomStringConvertible {
-    case closedBeforeHead
-    case clientClosed
-    case targetClosed
-    case gatewayShutdown
-    case refused(status: Int, reason: String)
-    case invalidMessage(String)
-    case failed(String)
-
-    var description: String {
-        switch self {
-        case .closedBeforeHead: "client closed before sending a CONNECT head"
-        case .clientClosed: "client closed"
-        case .targetClosed: "target closed"
-        case .gatewayShutdown: "gateway shutting down"
-        case .refused(let status, let reason): "refused with \(status): \(reason)"
-        case .invalidMessage(let why): "closed: \(why)"
-        case .failed(let why): "failed: \(why)"
-        }
     }
 }
 

@@ -49,12 +49,12 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// What follows the request line in the first chunk (SPEC §6.4); the same for every tunnel.
     private let headSuffix: String
     private let logger: Logger
-    private let connections: ConnectionRegistry
+    private let connections: RelayConnections
     private let tunnelLog: TunnelLog
 
     init(
         dialer: TunnelDialer, headSuffix: String,
-        connections: ConnectionRegistry, tunnelLog: TunnelLog, logger: Logger
+        connections: RelayConnections, tunnelLog: TunnelLog, logger: Logger
     ) {
         self.dialer = dialer
         self.connections = connections
@@ -193,7 +193,7 @@ final class ConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let glue = NIOLoopBound((client: clientSide, gateway: gatewaySide), eventLoop: context.eventLoop)
         self.connections.onClose(of: client) {
             let (clientSide, gatewaySide) = glue.value
-            let outcome = TunnelOutcome(client: clientSide.ending, gateway: gatewaySide.ending, relayStopping: tunnelLog.isStopping)
+            let outcome = RelayTunnelOutcome(client: clientSide.ending, gateway: gatewaySide.ending, relayStopping: tunnelLog.isStopping)
             tunnelLog.record(
                 target: request.authority, outcome: outcome,
                 bytesUp: earlyBytes + gatewaySide.bytesFromPartner, bytesDown: clientSide.bytesFromPartner,

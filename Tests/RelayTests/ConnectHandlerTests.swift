@@ -242,7 +242,7 @@ final class Harness {
     let reads = ReadCounter()
     let dial: EventLoopPromise<Channel>
     let dials = DialLog()
-    let connections = ConnectionRegistry()
+    let connections = RelayConnections()
     let tunnelLog: TunnelLog
     private let logs = LogCapture()
 
