@@ -40,7 +40,7 @@ public enum Gateway {
             caCertificate: caCertificate,
             sslContext: sslContext,
             maxTunnelsPerSession: configuration.maxTunnelsPerSession,
-            registry: ConnectionRegistry(),
+            registry: GatewayConnections(),
             logger: configuration.logger
         )
 
@@ -106,9 +106,9 @@ public final class RunningGateway: Sendable {
     }
 
     private let serverChannel: Channel
-    private let registry: ConnectionRegistry
+    private let registry: GatewayConnections
 
-    init(serverChannel: Channel, registry: ConnectionRegistry) {
+    init(serverChannel: Channel, registry: GatewayConnections) {
         self.serverChannel = serverChannel
         self.registry = registry
         self.localAddress = serverChannel.localAddress!
@@ -158,7 +158,7 @@ private struct ConnectionServices: Sendable {
     let caCertificate: ByteBuffer?
     let sslContext: NIOSSLContext?
     let maxTunnelsPerSession: Int
-    let registry: ConnectionRegistry
+    let registry: GatewayConnections
     let logger: Logger
 
     /// Runs on the connection's event loop.

@@ -60,6 +60,9 @@ final class TunnelHandler: ChannelDuplexHandler {
         var pendingBytes: Int
         /// A `read()` held back because `pending` is full; issued once tunnelling.
         var readHeld: Bool
+        /// Why the tunnel is ending, when that is known before the WebSocket closes (an error,
+        /// the gateway's shutdown); logged when it closes.
+        var outcome: GatewayTunnelOutcome?
 
         mutating func append(_ buffer: ByteBuffer) {
             self.pending.append(buffer)
@@ -74,13 +77,21 @@ final class TunnelHandler: ChannelDuplexHandler {
         var webSocketGlue: GlueHandler
         /// On the target channel: counts bytes from the client.
         var targetGlue: GlueHandler
+        /// As in `Dialling`.
+        var outcome: GatewayTunnelOutcome?
     }
 
     private enum State {
         case awaitingHead(ConnectHeadParser)
         case dialling(Dialling)
         case tunnelling(Tunnelling)
-        /// Answered with an error, or the WebSocket closed; whatever still arrives is dropped.
+        /// Refused, or failed before the head was complete: closing, for `outcome`, which is
+        /// logged when the WebSocket closes. Whatever still arrives is dropped.
+        case ending(GatewayTunnelOutcome)
+        /// The WebSocket closed while the target was being dialled: the bytes that came before
+        /// its close still go to the target once it answers, then the target is closed.
+        case closedWhileDialling(pending: [ByteBuffer])
+        /// The WebSocket closed and the tunnel is logged; whatever still arrives is dropped.
         case closed
     }
 
@@ -89,10 +100,6 @@ final class TunnelHandler: ChannelDuplexHandler {
     private var logger: Logger
     private var state = State.awaitingHead(ConnectHeadParser())
     private let startedAt = NIODeadline.now()
-    /// How the tunnel ended, once known; logged when the WebSocket closes.
-    private var outcome: TunnelOutcome?
-    /// Kept past `.tunnelling` for the final log line.
-    private var finishedTunnel: Tunnelling?
 
     init(identity: TunnelIdentity, settings: Settings, logger: Logger) {
         self.identity = identity
@@ -124,7 +131,7 @@ final class TunnelHandler: ChannelDuplexHandler {
             self.state = .dialling(dialling)
         case .tunnelling:
             context.fireChannelRead(data)
-        case .closed:
+        case .ending, .closedWhileDialling, .closed:
             break
         }
     }
@@ -138,19 +145,24 @@ final class TunnelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         switch self.state {
         case .awaitingHead:
-            self.finish(.closedBeforeHead)
-        case .dialling:
-            // The dial completes later and closes the target it opened (see `dialCompleted`).
-            self.finish(.clientClosed)
+            self.logEnd(.closedBeforeHead)
+            self.state = .closed
+        case .dialling(let dialling):
+            // The dial completes later, and the target it opens gets the bytes that came before
+            // the close, then EOF (see `dialCompleted`), as a glued target would: a reset after
+            // the relay's goodbye, or the gateway's shutdown, takes nothing already received.
+            self.logEnd(dialling.outcome ?? .clientClosed)
+            self.state = .closedWhileDialling(pending: dialling.pending)
         case .tunnelling(let tunnel):
-            self.finishedTunnel = tunnel
             // Inactive events run head to tail: if the target is still up, the client left first.
-            self.finish(tunnel.targetChannel.isActive ? .clientClosed : .targetClosed)
-        case .closed:
+            self.logEnd(tunnel.outcome ?? (tunnel.targetChannel.isActive ? .clientClosed : .targetClosed), tunnel: tunnel)
+            self.state = .closed
+        case .ending(let outcome):
+            self.logEnd(outcome)
+            self.state = .closed
+        case .closedWhileDialling, .closed:
             break
         }
-        self.state = .closed
-        self.logEnd()
         context.fireChannelInactive()
     }
 
@@ -196,7 +208,7 @@ final class TunnelHandler: ChannelDuplexHandler {
             return self.refuse(.forbidden, reason: "denied by policy", context: context)
         }
 
-        var dialling = Dialling(pending: [], pendingBytes: 0, readHeld: false)
+        var dialling = Dialling(pending: [], pendingBytes: 0, readHeld: false, outcome: nil)
         if request.leftover.readableBytes > 0 { dialling.append(request.leftover) }
         self.state = .dialling(dialling)
 
@@ -219,8 +231,15 @@ final class TunnelHandler: ChannelDuplexHandler {
     // MARK: Dialling
 
     private func dialCompleted(_ result: Result<Channel, Error>, context: ChannelHandlerContext) {
+        if case .closedWhileDialling(let pending) = self.state {
+            self.state = .closed
+            if case .success(let targetChannel) = result {
+                Self.deliver(pending, thenClose: targetChannel)
+            }
+            return
+        }
         guard case .dialling(let dialling) = self.state else {
-            // The WebSocket closed while we dialled.
+            // Refused meanwhile.
             if case .success(let channel) = result { channel.close(promise: nil) }
             return
         }
@@ -246,7 +265,7 @@ final class TunnelHandler: ChannelDuplexHandler {
         try context.pipeline.syncOperations.addHandler(webSocketGlue, position: .after(self))
         let tunnel = Tunnelling(
             targetChannel: targetChannel, earlyBytes: dialling.pendingBytes,
-            webSocketGlue: webSocketGlue, targetGlue: targetGlue
+            webSocketGlue: webSocketGlue, targetGlue: targetGlue, outcome: dialling.outcome
         )
         self.state = .tunnelling(tunnel)
         self.logger.debug("tunnel established")
@@ -265,28 +284,50 @@ final class TunnelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// The WebSocket is gone: the target gets what the client sent before it closed, then EOF
+    /// (`close(mode: .output)` waits for the writes; a plain close would drop them).
+    private static func deliver(_ pending: [ByteBuffer], thenClose targetChannel: Channel) {
+        guard !pending.isEmpty else { return targetChannel.close(promise: nil) }
+        for buffer in pending {
+            targetChannel.write(buffer, promise: nil)
+        }
+        targetChannel.flush()
+        let outputClosed = targetChannel.eventLoop.makePromise(of: Void.self)
+        targetChannel.close(mode: .output, promise: outputClosed)
+        outputClosed.futureResult.whenComplete { _ in targetChannel.close(promise: nil) }
+    }
+
     // MARK: Ending
 
     private func refuse(_ response: TunnelResponse, reason: String, context: ChannelHandlerContext) {
-        self.state = .closed
-        self.finish(.refused(status: response.statusCode, reason: reason))
+        self.state = .ending(.refused(status: response.statusCode, reason: reason))
         // One chunk, then ChunkFrameHandler's close: a close frame, then the connection closes.
         context.writeAndFlush(Self.wrapOutboundOut(response.buffer), promise: nil)
         context.close(promise: nil)
     }
 
     /// Records the first reason the tunnel ended; later ones are consequences of it.
-    private func finish(_ outcome: TunnelOutcome) {
-        if self.outcome == nil { self.outcome = outcome }
+    private func finish(_ outcome: GatewayTunnelOutcome) {
+        switch self.state {
+        case .awaitingHead:
+            self.state = .ending(outcome)
+        case .dialling(var dialling) where dialling.outcome == nil:
+            dialling.outcome = outcome
+            self.state = .dialling(dialling)
+        case .tunnelling(var tunnel) where tunnel.outcome == nil:
+            tunnel.outcome = outcome
+            self.state = .tunnelling(tunnel)
+        case .dialling, .tunnelling, .ending, .closedWhileDialling, .closed:
+            break
+        }
     }
 
-    private func logEnd() {
-        let outcome = self.outcome ?? .clientClosed
+    private func logEnd(_ outcome: GatewayTunnelOutcome, tunnel: Tunnelling? = nil) {
         var metadata: Logger.Metadata = [
             "outcome": "\(outcome)",
             "duration": "\(Self.seconds(.now() - self.startedAt)) s",
         ]
-        if let tunnel = self.finishedTunnel {
+        if let tunnel {
             metadata["bytes_up"] = "\(tunnel.earlyBytes + tunnel.targetGlue.bytesFromPartner)"
             metadata["bytes_down"] = "\(tunnel.webSocketGlue.bytesFromPartner)"
         }
@@ -300,29 +341,6 @@ final class TunnelHandler: ChannelDuplexHandler {
 
     private static func seconds(_ amount: TimeAmount) -> String {
         String(format: "%.3f", Double(amount.nanoseconds) / 1e9)
-    }
-}
-
-/// Why a tunnel ended, for its log line.
-enum TunnelOutcome: CustomStringConvertible {
-    case closedBeforeHead
-    case clientClosed
-    case targetClosed
-    case gatewayShutdown
-    case refused(status: Int, reason: String)
-    case invalidMessage(String)
-    case failed(String)
-
-    var description: String {
-        switch self {
-        case .closedBeforeHead: "client closed before sending a CONNECT head"
-        case .clientClosed: "client closed"
-        case .targetClosed: "target closed"
-        case .gatewayShutdown: "gateway shutting down"
-        case .refused(let status, let reason): "refused with \(status): \(reason)"
-        case .invalidMessage(let why): "closed: \(why)"
-        case .failed(let why): "failed: \(why)"
-        }
     }
 }
 

@@ -1,7 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import TunnelIO
 
 /// The relay's totals since it started, for relay-init's summary line at exit.
 public struct RelayTotals: Sendable, Equatable, CustomStringConvertible {
@@ -19,52 +18,6 @@ public struct RelayTotals: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "\(self.tunnels) \(self.tunnels == 1 ? "tunnel" : "tunnels"), \(self.errors) \(self.errors == 1 ? "error" : "errors"), "
             + "\(self.bytesUp) bytes up, \(self.bytesDown) bytes down"
-    }
-}
-
-/// How one CONNECT request ended, for its log line.
-enum TunnelOutcome: CustomStringConvertible {
-    /// The relay refused the head itself (400, 405, 431).
-    case refused(status: Int, why: String)
-    /// The WebSocket could not be opened; the client got `status` (502 or 504).
-    case openFailed(status: Int, why: String)
-    case clientLeftDuringHandshake
-    case clientClosed
-    case gatewayClosed
-    case clientError(String)
-    case gatewayError(String)
-    /// Closed by the relay's shutdown.
-    case relayStopped
-
-    var isError: Bool {
-        switch self {
-        case .refused, .openFailed, .gatewayError: true
-        case .clientLeftDuringHandshake, .clientClosed, .gatewayClosed, .clientError, .relayStopped: false
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .refused(let status, let why): "refused with \(status): \(why)"
-        case .openFailed(let status, let why): "answered \(status): \(why)"
-        case .clientLeftDuringHandshake: "client left during the WebSocket handshake"
-        case .clientClosed: "client closed"
-        case .gatewayClosed: "gateway closed"
-        case .clientError(let why): "client connection error: \(why)"
-        case .gatewayError(let why): "gateway connection error: \(why)"
-        case .relayStopped: "relay stopped"
-        }
-    }
-
-    /// The outcome of a glued tunnel, from whichever side ended it first.
-    init(client: GlueHandler.Ending?, gateway: GlueHandler.Ending?, relayStopping: Bool) {
-        switch (gateway, client) {
-        case (.error(let error)?, _): self = .gatewayError("\(error)")
-        case (.some, _): self = .gatewayClosed
-        case _ where relayStopping: self = .relayStopped
-        case (nil, .error(let error)?): self = .clientError("\(error)")
-        case (nil, _): self = .clientClosed
-        }
     }
 }
 
@@ -92,7 +45,7 @@ final class TunnelLog: Sendable {
 
     var isStopping: Bool { self.state.withLockedValue { $0.stopping } }
 
-    func record(target: String, outcome: TunnelOutcome, bytesUp: Int, bytesDown: Int, startedAt: NIODeadline) {
+    func record(target: String, outcome: RelayTunnelOutcome, bytesUp: Int, bytesDown: Int, startedAt: NIODeadline) {
         self.state.withLockedValue { state in
             state.totals.tunnels += 1
             if outcome.isError { state.totals.errors += 1 }

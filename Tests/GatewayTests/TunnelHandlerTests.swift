@@ -72,6 +72,31 @@ import Testing
         #expect(!self.target.isActive)
     }
 
+    /// Issue 10, part 8: the relay sends a client's early data and then closes the WebSocket,
+    /// possibly before the target has answered. The bytes still reach the target, then EOF.
+    @Test func earlyDataOfAWebSocketThatClosesWhileDiallingStillReachesTheTarget() throws {
+        try self.webSocket.writeInbound(ByteBuffer(string: self.head + "early "))
+        try self.webSocket.writeInbound(ByteBuffer(string: "data"))
+        _ = try? self.webSocket.finish()
+        #expect(self.target.isActive)
+        self.dial.succeed(self.target)
+        #expect(try self.target.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "early "))
+        #expect(try self.target.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "data"))
+        #expect(!self.target.isActive, "then the target is closed")
+    }
+
+    /// The relay closes its socket once its close frame is written, so the gateway's echo of
+    /// the close can meet a reset: what came before it still reaches the target.
+    @Test func aWebSocketEndedByAResetWhileDiallingStillDeliversWhatCameBefore() throws {
+        struct ConnectionReset: Error {}
+        try self.webSocket.writeInbound(ByteBuffer(string: self.head + "early"))
+        self.webSocket.pipeline.fireErrorCaught(ConnectionReset())
+        #expect(!self.webSocket.isActive)
+        self.dial.succeed(self.target)
+        #expect(try self.target.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "early"))
+        #expect(!self.target.isActive)
+    }
+
     @Test func aDialTimeoutIsAnswered504ThenClosed() throws {
         try self.webSocket.writeInbound(ByteBuffer(string: self.head + "lost"))
         self.dial.fail(ChannelError.connectTimeout(.seconds(1)))

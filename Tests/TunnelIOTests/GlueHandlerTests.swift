@@ -92,6 +92,62 @@ import Testing
         #expect(try a.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "HTTP/1.1 200 Connection Established\r\n\r\n")
         #expect(try a.readOutbound(as: ByteBuffer.self) == nil)
     }
+
+    // MARK: The lifecycle: paired → glued → ended / closing after the partner
+
+    @Test func anEOFEndsThisSideAndClosesBothChannels() throws {
+        let (a, b, first, second) = try self.makeGluedPair()
+        try a.writeInbound(ByteBuffer(string: "last"))
+        a.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        guard case .endOfInput? = first.ending else { Issue.record("first: \(String(describing: first.ending))"); return }
+        #expect(second.ending == nil)
+        #expect(try b.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "last")
+        #expect(!a.isActive && !b.isActive)
+    }
+
+    @Test func onlyTheFirstCauseIsRecorded() throws {
+        struct Reset: Error {}
+        let (a, _, first, _) = try self.makeGluedPair()
+        a.pipeline.fireErrorCaught(Reset())
+        a.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        a.pipeline.fireChannelInactive()
+        guard case .error? = first.ending else { Issue.record("first: \(String(describing: first.ending))"); return }
+    }
+
+    @Test func aSideClosingAfterItsPartnerForwardsAndReadsNothingMore() throws {
+        let (a, b, first, second) = try self.makeGluedPair()
+        let reads = ReadCounter()
+        try b.pipeline.syncOperations.addHandler(reads, position: .first)
+        b.isWritable = true
+        a.isWritable = false
+        a.pipeline.fireChannelWritabilityChanged()
+        b.read()
+        #expect(reads.count == 0, "held back while the partner cannot take the bytes")
+
+        a.pipeline.fireChannelInactive()
+        #expect(!b.isActive)
+        try? b.writeInbound(ByteBuffer(string: "too late"))
+        #expect(try a.readOutbound(as: ByteBuffer.self) == nil)
+        a.isWritable = true
+        a.pipeline.fireChannelWritabilityChanged()
+        b.read()
+        #expect(reads.count == 0, "no partner: the held read is dropped, not resumed")
+        guard case .closed? = first.ending else { Issue.record("first: \(String(describing: first.ending))"); return }
+        #expect(second.ending == nil, "closing because of the partner is no ending of its own")
+    }
+
+    @Test func aPartnerThatEndsBeforeThisSideIsAddedClosesItOnArrival() throws {
+        let loop = EmbeddedEventLoop()
+        let (first, second) = GlueHandler.matchedPair()
+        let a = EmbeddedChannel(handler: first, loop: loop)
+        try a.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        a.pipeline.fireChannelInactive()
+        let b = EmbeddedChannel(loop: loop)
+        try b.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        try b.pipeline.syncOperations.addHandler(second)
+        #expect(!b.isActive)
+        #expect(second.ending == nil)
+    }
 }
 
 /// Counts `read()` calls that reach the channel.

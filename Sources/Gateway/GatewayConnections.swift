@@ -3,7 +3,7 @@ import NIOCore
 
 /// The gateway's open client connections (HTTP or WebSocket) and how many tunnels each session
 /// holds. Connections live on different event loops, hence the lock.
-final class ConnectionRegistry: @unchecked Sendable {
+final class GatewayConnections: @unchecked Sendable {
     private enum Phase {
         case accepting
         /// `shutdown` began: connections accepted from now on are closed at once.
