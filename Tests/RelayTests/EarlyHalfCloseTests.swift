@@ -21,7 +21,7 @@ import TestSupport
         gatewayLogger.logLevel = .warning
         let gateway = try await Gateway.start(
             GatewayConfiguration(
-                port: 0, tokens: [Self.session: Self.token], transport: .insecureHTTP,
+                listen: .loopbackAnyPort, tokens: [Self.session: Self.token], transport: .insecureHTTP,
                 mapHost: ["sink.test": "127.0.0.1"], logger: gatewayLogger
             )
         )
