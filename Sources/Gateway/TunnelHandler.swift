@@ -85,8 +85,8 @@ final class TunnelHandler: ChannelDuplexHandler {
         case awaitingHead(ConnectHeadParser)
         case dialling(Dialling)
         case tunnelling(Tunnelling)
-        /// Refused, or failed before the head was complete: closing, for `outcome`, which is
-        /// logged when the WebSocket closes. Whatever still arrives is dropped.
+        /// Refused, or ended (an error, the gateway's shutdown) before the head was complete:
+        /// closing, for this outcome, logged when the WebSocket closes. Whatever arrives is dropped.
         case ending(GatewayTunnelOutcome)
         /// The WebSocket closed while the target was being dialled: the bytes that came before
         /// its close still go to the target once it answers, then the target is closed.
@@ -239,7 +239,7 @@ final class TunnelHandler: ChannelDuplexHandler {
             return
         }
         guard case .dialling(let dialling) = self.state else {
-            // Refused meanwhile.
+            // No longer waiting for this dial (not reached in practice: the states that dial are above).
             if case .success(let channel) = result { channel.close(promise: nil) }
             return
         }
