@@ -9,6 +9,12 @@ import RelayProtocol
 /// empty chunk whenever NIO's `IdleStateHandler` reports the outbound side idle, and a close
 /// frame sent before the connection goes away.
 ///
+/// Closing is a handshake (RFC 6455 §7.1.1): when this side says goodbye first, it keeps reading
+/// (and discards what arrives) until the peer's close frame or EOF, for at most
+/// `closeHandshakeTimeout`, and only then closes the socket. Closing at once would make the
+/// kernel answer the peer's next write with a reset, and a reset makes the peer's kernel drop
+/// what it had received but not read yet: the last chunks of the tunnel (issue 10, part 8).
+///
 /// It expects the pipeline `addTunnelFrameHandlers` builds: NIO's
 /// `NIOWebSocketFrameAggregator` in front of it assembles fragmented messages (and passes
 /// unfragmented ones through untouched), and its errors arrive here.
@@ -36,17 +42,21 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         public var maximumFragmentCount: Int
         /// Send an empty chunk after this long without outbound traffic; nil = never.
         public var keepaliveInterval: TimeAmount?
+        /// After our close frame, how long to wait for the peer's before closing the socket.
+        public var closeHandshakeTimeout: TimeAmount
 
         public init(
             role: Role,
             maximumMessageSize: Int = ChunkFrameHandler.defaultMaximumMessageSize,
             maximumFragmentCount: Int = ChunkFrameHandler.defaultMaximumFragmentCount,
-            keepaliveInterval: TimeAmount? = nil
+            keepaliveInterval: TimeAmount? = nil,
+            closeHandshakeTimeout: TimeAmount = ChunkFrameHandler.defaultCloseHandshakeTimeout
         ) {
             self.role = role
             self.maximumMessageSize = maximumMessageSize
             self.maximumFragmentCount = maximumFragmentCount
             self.keepaliveInterval = keepaliveInterval
+            self.closeHandshakeTimeout = closeHandshakeTimeout
         }
     }
 
@@ -58,13 +68,21 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     /// message is complete pins its read buffer.
     public static let defaultMaximumFragmentCount = 1024
 
+    /// A peer that follows RFC 6455 answers a close frame within a round trip; this bounds the
+    /// wait for one that does not (as SPEC 9.2's FIN grace bounds the wait for a FIN).
+    public static let defaultCloseHandshakeTimeout = TimeAmount.seconds(10)
+
     /// Room reserved in front of each chunk header so the frame encoder can prepend the
     /// WebSocket header (at most 14 bytes) into the same buffer instead of a separate one.
     private static let frameHeaderRoom = 14
 
     private enum State {
         case open
-        /// We sent a close frame; waiting for that write before closing the connection.
+        /// We said goodbye first: reading on, discarding data, until the peer's close frame or
+        /// EOF or the timeout; `closed` completes when the socket is closed.
+        case closeSent(timeout: Scheduled<Void>, closed: EventLoopPromise<Void>)
+        /// Answering the peer's close frame, or failing: the socket closes once our close frame
+        /// is written.
         case closing
         case closed
     }
@@ -75,12 +93,20 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     private let logger: Logger
     private var state = State.open
 
+    private var isOpen: Bool {
+        if case .open = self.state { true } else { false }
+    }
+
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        if case .closeSent(let timeout, let closed) = self.state {
+            timeout.cancel()
+            closed.succeed(())
+        }
         self.state = .closed
         context.fireChannelInactive()
     }
@@ -89,6 +115,11 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        if case .closeSent = self.state {
+            // Nobody above takes data any more: only the peer's close frame matters now.
+            if frame.opcode == .connectionClose { self.finishClosing(context: context) }
+            return
+        }
         switch frame.opcode {
         case .binary where frame.fin:
             // Unmasked in one word-wide pass; NIO's `unmaskedData` copies, then unmasks byte by byte.
@@ -100,7 +131,7 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         case .text:
             self.fail(.textFrame, context: context)
         case .ping:
-            guard self.state == .open else { return }
+            guard self.isOpen else { return }
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: self.makeMaskKey(), data: frame.unmaskedData)
             context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
         case .pong:
@@ -112,7 +143,17 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         }
     }
 
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        guard case .closeSent = self.state else { return context.fireChannelReadComplete() }
+        // The handlers above no longer ask for reads: keep reading until the peer's close.
+        context.read()
+    }
+
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if case .closeSent = self.state {
+            // A reset or a bad frame while waiting for the peer's close: nothing left to wait for.
+            return self.finishClosing(context: context)
+        }
         // Frame decoder errors (frame too large, bad framing) and the aggregator's (fragments
         // out of order, over a limit) arrive here: same treatment as a bad chunk.
         switch error {
@@ -127,10 +168,14 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
 
     /// `IdleStateHandler` (write idle) says nothing went out for a keepalive interval.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .closeSent = self.state, let event = event as? ChannelEvent, case .inputClosed = event {
+            // The peer's EOF (on a channel that allows half-closure) ends the wait like its close frame.
+            return self.finishClosing(context: context)
+        }
         guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .write else {
             return context.fireUserInboundEventTriggered(event)
         }
-        guard self.state == .open else { return }
+        guard self.isOpen else { return }
         self.writeChunks(context.channel.allocator.buffer(capacity: 0), context: context, promise: nil)
         context.flush()
     }
@@ -153,14 +198,14 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
         let code = payload.readInteger(as: UInt16.self)
         let reason = payload.readString(length: payload.readableBytes) ?? ""
         self.logger.debug("peer closed the WebSocket", metadata: ["code": "\(code.map(String.init) ?? "none")", "reason": "\(reason)"])
-        if self.state == .open {
+        if self.isOpen {
             // Echo the close (RFC 6455 §5.5.1), then close once it is written.
             self.sendCloseAndClose(code: .normalClosure, context: context, promise: nil)
         }
     }
 
     private func fail(_ error: ChunkFrameError, context: ChannelHandlerContext) {
-        guard self.state == .open else { return }
+        guard self.isOpen else { return }
         self.logger.warning("closing tunnel: \(error)")
         // Claim the close before telling the handlers above: one of them may close the channel
         // in response (the relay's GlueHandler does), and `close(context:)` would then send a
@@ -174,7 +219,7 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     // MARK: Outbound
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard self.state == .open else {
+        guard self.isOpen else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -195,7 +240,9 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         switch (self.state, mode) {
         case (.open, .all), (.open, .output):
-            self.sendCloseAndClose(code: .normalClosure, context: context, promise: promise)
+            self.sendCloseThenAwaitPeer(context: context, promise: promise)
+        case (.closeSent(_, let closed), .all), (.closeSent(_, let closed), .output):
+            closed.futureResult.cascade(to: promise)
         case (.closing, .all), (.closing, .output):
             // Already saying goodbye; the connection closes when that is written.
             promise?.succeed(())
@@ -224,13 +271,41 @@ public final class ChunkFrameHandler: ChannelDuplexHandler {
 
     private func sendCloseAndClose(code: WebSocketErrorCode, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         self.state = .closing
+        // Writes complete in order, so once the close frame is out every chunk before it is out too.
+        self.writeCloseFrame(code: code, context: context).assumeIsolated().whenComplete { _ in
+            context.close(mode: .all, promise: promise)
+        }
+    }
+
+    /// Our goodbye comes first: send it, then read until the peer's (see the type's comment).
+    private func sendCloseThenAwaitPeer(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        closed.futureResult.cascade(to: promise)
+        let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: self.configuration.closeHandshakeTimeout) {
+            self.logger.debug("no close frame from the peer in time; closing the connection")
+            self.finishClosing(context: context)
+        }
+        self.state = .closeSent(timeout: timeout, closed: closed)
+        self.writeCloseFrame(code: .normalClosure, context: context).assumeIsolated().whenFailure { _ in
+            // The connection is gone or failing: no answer will come.
+            self.finishClosing(context: context)
+        }
+        context.read()
+    }
+
+    /// The peer answered our close (or went away, or took too long): close the socket.
+    private func finishClosing(context: ChannelHandlerContext) {
+        guard case .closeSent(let timeout, let closed) = self.state else { return }
+        timeout.cancel()
+        self.state = .closing
+        context.close(mode: .all, promise: closed)
+    }
+
+    private func writeCloseFrame(code: WebSocketErrorCode, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         var payload = context.channel.allocator.buffer(capacity: 2)
         payload.write(webSocketErrorCode: code)
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: self.makeMaskKey(), data: payload)
-        // Writes complete in order, so once the close frame is out every chunk before it is out too.
-        context.writeAndFlush(Self.wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
-            context.close(mode: .all, promise: promise)
-        }
+        return context.writeAndFlush(Self.wrapOutboundOut(frame))
     }
 }
 

@@ -216,15 +216,44 @@ import Testing
         #expect(sizes == [Chunk.maximumDataLength, Chunk.maximumDataLength, 10])
     }
 
-    @Test func closeSendsACloseFrameFirst() throws {
+    @Test func closeSendsACloseFrameFirstThenWaitsForThePeers() throws {
         let channel = try self.makeChannel()
         try channel.writeOutbound(ByteBuffer(string: "last bytes"))
-        channel.close(promise: nil)
+        let closed = channel.close()
         #expect(try channel.readOutbound(as: WebSocketFrame.self)?.opcode == .binary)
-        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
-        var closePayload = close.data
-        #expect(close.opcode == .connectionClose)
-        #expect(closePayload.readWebSocketErrorCode() == .normalClosure)
+        #expect(try self.closeCode(channel) == .normalClosure)
+        // Closing now would reset the connection under chunks the peer has not read yet.
+        #expect(channel.isActive)
+        // What still arrives is dropped (nobody above takes it); the peer's close ends the wait.
+        try channel.writeInbound(self.binary([0x0A, 0x03, 0x61, 0x62, 0x63]))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil)
+        #expect(channel.isActive)
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8])))
+        #expect(!channel.isActive)
+        #expect(throws: Never.self) { try closed.wait() }
+        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil, "no second close frame")
+    }
+
+    @Test func aPeerThatNeverAnswersTheCloseIsClosedAfterTheTimeout() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addTunnelFrameHandlers(
+            .init(role: .client, closeHandshakeTimeout: .seconds(10)), logger: Logger(label: "test")
+        )
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.close(promise: nil)
+        #expect(try self.closeCode(channel) == .normalClosure)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+    }
+
+    @Test func thePeersEOFEndsTheWaitForItsClose() throws {
+        let channel = try self.makeChannel()
+        channel.close(mode: .output, promise: nil)
+        #expect(try self.closeCode(channel) == .normalClosure)
+        #expect(channel.isActive)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(!channel.isActive)
     }
 
