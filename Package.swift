@@ -19,13 +19,14 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
-        // Pure protocol: chunk codec, CONNECT head parser. No I/O, no NIO channels.
+        // Holds the pure protocol: the chunk codec, the CONNECT head parser, the one host:port
+        // parser (Authority) and URL type (EndpointURL). Must not know of I/O, channels or processes.
         .target(
             name: "RelayProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // What relay and gateway share: chunk framing over WebSocket, glue with backpressure,
-        // buffer tuning, name resolution for outbound connections.
+        // Holds what relay and gateway share: chunks over WebSocket frames, the glue with
+        // backpressure, buffer tuning, name resolution. Must not know which end it runs at.
         .target(
             name: "TunnelIO",
             dependencies: [
@@ -37,7 +38,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The relay: 127.0.0.1 CONNECT listener, one WebSocket per tunnel.
+        // Holds the relay: the CONNECT listener and one WebSocket per tunnel. Must not know of
+        // tokens' sources, files, the env file or the child process (the orchestrator's).
         .target(
             name: "Relay",
             dependencies: [
@@ -53,8 +55,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The reference gateway: CA endpoint, WebSocket endpoint, target dialling; its command
-        // line and its run as a service (ServiceLifecycle). It knows nothing of the relay.
+        // Holds the reference gateway: CA and WebSocket endpoints, auth, policy, target dialling,
+        // its command line and its run as a service (ServiceLifecycle). Must not know the relay.
         .target(
             name: "Gateway",
             dependencies: [
@@ -71,7 +73,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Log output shared by both executables: swift-log's text lines or one JSON object per line.
+        // Holds the log output of both executables: swift-log's text lines or JSON lines.
+        // Must not know what is logged.
         .target(
             name: "RelayLogging",
             dependencies: [.product(name: "Logging", package: "swift-log")]
@@ -84,9 +87,9 @@ let package = Package(
         ),
         // prctl, posix_spawn extensions and malloc_trim (header-only).
         .systemLibrary(name: "CSystemShims"),
-        // The init (tini's job): signal mask and forwarding, subreaper, spawning the command in
-        // its own process group on the terminal, reaping, exit statuses. Knows nothing of proxies,
-        // tokens or the relay.
+        // Holds the init (tini's job): signal mask and forwarding, subreaper, spawning the command
+        // in its own process group on the terminal, reaping, exit statuses. Must not know of
+        // proxies, tokens or the relay.
         .target(
             name: "Init",
             dependencies: [
@@ -95,7 +98,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // relay-init's orchestration: options, token, CA, env file; hands the command to Init.
+        // Holds relay-init's orchestration: options, token, CA bundle, env file, start-up order;
+        // hands the command to Init. Must not know NIO pipelines (the relay's) or signals (Init's).
         .target(
             name: "Orchestrator",
             dependencies: [
@@ -114,6 +118,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The two executables hold nothing but their entry point.
         .executableTarget(name: "relay-init", dependencies: ["Orchestrator"]),
         // Test helper: Init alone as a process's init, for Tests/InitTests (no proxy, no relay).
         .executableTarget(
@@ -122,7 +127,8 @@ let package = Package(
         ),
         .executableTarget(name: "relay-gateway", dependencies: ["Gateway"]),
 
-        // Test infrastructure: a test CA (swift-certificates) and an HTTPS target server.
+        // Holds test infrastructure: a test CA, HTTPS targets, process helpers, the end-to-end
+        // harness, SPEC's lists written out. Must not know the product's modules (it drives binaries).
         .target(
             name: "TestSupport",
             dependencies: [
