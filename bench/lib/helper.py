@@ -6,18 +6,10 @@ the measuring client; prints "echo PORT firehose PORT blackhole PORT" once liste
 import asyncio
 import socket
 
+from echo import echo_handler  # run as a script: bench/lib is on sys.path
+
 
 def main():
-    async def echo(reader, writer):
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        writer.close()
-
     async def firehose(reader, writer):
         block = bytes(256 * 1024)
         try:
@@ -34,7 +26,7 @@ def main():
         await asyncio.Event().wait()
 
     async def serve():
-        echo_server = await asyncio.start_server(echo, "127.0.0.1", 0, backlog=2048)
+        echo_server = await asyncio.start_server(echo_handler, "127.0.0.1", 0, backlog=2048)
         fire_server = await asyncio.start_server(firehose, "127.0.0.1", 0)
         hole_server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
         print(f"echo {echo_server.sockets[0].getsockname()[1]} firehose {fire_server.sockets[0].getsockname()[1]}"

@@ -13,7 +13,8 @@ from ..processes import Processes
 from . import churn, stall
 from .bounds import THREAD_SLACK
 from .clients import echo_tunnel
-from .servers import StreamServer, echo_handler
+from ..echo import echo_handler
+from .servers import StreamServer
 from .waits import settle, wait_for
 
 SESSION = "soak"

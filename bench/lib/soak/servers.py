@@ -4,17 +4,6 @@ import hashlib
 import random
 
 
-async def echo_handler(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
 def block(index):
     """MiB number `index` of the stream: each MiB differs, so a lost or repeated MiB shows."""
     return index.to_bytes(8, "little") + BASE[8:]

@@ -72,19 +72,10 @@ async def stalled_transfer(soak, direction, server):
 
 async def held_back(soak, counter, who, quiet=1.0, timeout=120):
     """Bytes sent once `counter` has not moved for `quiet` s: the sender is held back."""
-    deadline = time.monotonic() + timeout
-    last, since = counter(), time.monotonic()
-    while time.monotonic() - since < quiet:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{who} was never held back")
-        await asyncio.sleep(0.02)
-        if counter() != last:
-            last, since = counter(), time.monotonic()
+    last = await settle(counter, quiet=quiet, timeout=timeout, what=f"{who} was never held back")
     if last >= soak.args.memory_mib << 20:
         soak.check(False, f"{who} sent everything although the other side was not reading")
     # Once held, it must stay held: a relay that buffers, only slowly, would let it go on.
-    end = time.monotonic() + 2
-    while time.monotonic() < end:
-        await asyncio.sleep(0.02)
+    await asyncio.sleep(2)
     soak.check(counter() == last, f"{who} stayed held back for 2 s more ({last} -> {counter()} bytes)")
     return last

@@ -3,13 +3,13 @@ import asyncio
 import time
 
 
-async def settle(sample, quiet=0.3, timeout=15):
+async def settle(sample, quiet=0.3, timeout=15, what=None):
     """The value `sample()` returns once it has not changed for `quiet` seconds."""
     deadline = time.monotonic() + timeout
     last, since = sample(), time.monotonic()
     while time.monotonic() - since < quiet:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"still changing after {timeout} s (last {last})")
+            raise TimeoutError(what or f"still changing after {timeout} s (last {last})")
         await asyncio.sleep(0.02)
         now = sample()
         if now != last:
