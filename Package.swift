@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "TunnelIOTests",
             dependencies: [
-                "TunnelIO", "RelayProtocol",
+                "TunnelIO", "RelayProtocol", "TestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

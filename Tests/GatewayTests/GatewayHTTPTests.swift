@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// The gateway's plain HTTP side: the CA endpoint and the refusals of the WebSocket endpoint.
-@Suite(.timeLimit(.minutes(1))) struct GatewayHTTPTests {
+@Suite(.timeLimit(.minutes(TestTime.minutes(1)))) struct GatewayHTTPTests {
     @Test func servesTheCACertificate() async throws {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
         let directory = try TemporaryDirectory(prefix: "gateway-ca")

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// The gateway as deployed: HTTPS and `wss://`, with a certificate from a test CA.
-@Suite(.timeLimit(.minutes(1))) struct GatewayTLSTests {
+@Suite(.timeLimit(.minutes(TestTime.minutes(1)))) struct GatewayTLSTests {
     @Test func servesTheCAAndTunnelsOverTLS() async throws {
         let ca = TestCA()
         let directory = try TemporaryDirectory(prefix: "gateway-tls")

@@ -7,7 +7,7 @@ import TestSupport
 
 /// Tunnels end to end: a WebSocket client speaking the relay's side of SPEC §6, the gateway,
 /// and a real TCP target on loopback.
-@Suite(.timeLimit(.minutes(1))) struct GatewayTunnelTests {
+@Suite(.timeLimit(.minutes(TestTime.minutes(1)))) struct GatewayTunnelTests {
     static let established = "HTTP/1.1 200 Connection Established\r\n\r\n"
 
     @Test func tunnelsBytesToTheTargetAndBack() async throws {

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// The `relay-gateway` executable as a real process.
-@Suite(.timeLimit(.minutes(1))) struct RelayGatewayCommandTests {
+@Suite(.timeLimit(.minutes(TestTime.minutes(1)))) struct RelayGatewayCommandTests {
     static let listeningPrefix = "relay-gateway listening on "
 
     @Test func printsTheListeningLineAndExitsZeroOnSIGTERM() async throws {

@@ -137,7 +137,7 @@ final class SinkServer: Sendable {
         let group = MultiThreadedEventLoopGroup.singleton
         let first = group.any().makePromise(of: [UInt8].self)
         // Bounded: a target that is never reached fails the test instead of hanging it.
-        let timeout = first.futureResult.eventLoop.scheduleTask(in: .seconds(20)) {
+        let timeout = first.futureResult.eventLoop.scheduleTask(in: .milliseconds(Int64(TestTime.scaled(seconds: 20) * 1000))) {
             first.fail(NeverReached())
         }
         first.futureResult.whenComplete { _ in timeout.cancel() }
@@ -158,7 +158,7 @@ final class SinkServer: Sendable {
     }
 
     struct NeverReached: Error, CustomStringConvertible {
-        var description: String { "no connection reached the target and ended within 20 s" }
+        var description: String { "no connection reached the target and ended within \(TestTime.scaled(seconds: 20)) s" }
     }
 }
 

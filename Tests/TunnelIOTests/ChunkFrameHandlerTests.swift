@@ -4,6 +4,7 @@ import NIOEmbedded
 import NIOPosix
 import NIOWebSocket
 import RelayProtocol
+import TestSupport
 import Testing
 
 @testable import TunnelIO
@@ -311,7 +312,7 @@ private final class EventRecorder: ChannelInboundHandler {
 
 /// The keepalive on a real connection and a real clock: `IdleStateHandler` measures time with
 /// the wall clock, which an `EmbeddedEventLoop` does not advance.
-@Suite(.timeLimit(.minutes(1))) struct KeepaliveOnARealConnectionTests {
+@Suite(.timeLimit(.minutes(TestTime.minutes(1)))) struct KeepaliveOnARealConnectionTests {
     @Test func anIdleTunnelSendsEmptyChunksNoSoonerThanTheInterval() async throws {
         let interval = TimeAmount.milliseconds(200)
         let group = MultiThreadedEventLoopGroup.singleton
