@@ -28,17 +28,30 @@ public struct ProcFS: Sendable {
     /// /proc/net, so listeners are what is recognised, from /proc/PID/net/tcp{,6}). Nil once
     /// the process is gone.
     public var openConnections: Int? {
+        guard let sockets = self.socketInodes else { return nil }
+        return sockets.subtracting(self.listenerInodes).count
+    }
+
+    /// The inodes of the process's sockets (`socket:[INODE]` in /proc/PID/fd), or nil once the
+    /// process is gone.
+    public var socketInodes: Set<Substring>? {
         let directory = "/proc/\(self.pid)/fd"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
-        let sockets = names.compactMap { name -> Substring? in
+        return Set(names.compactMap { name -> Substring? in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
                   target.hasPrefix("socket:[")
             else { return nil }
             return Substring(target.dropFirst("socket:[".count).dropLast())
-        }
+        })
+    }
+
+    /// The inodes of the TCP sockets in LISTEN state in the process's network namespace, from
+    /// /proc/PID/net/tcp{,6}: the whole namespace's table, hundreds of lines while other suites
+    /// run, so it is read to its end (see ``readFile(_:)``).
+    public var listenerInodes: Set<Substring> {
         var listeners: Set<Substring> = []
         for table in ["tcp", "tcp6"] {
-            guard let text = try? String(contentsOfFile: "/proc/\(self.pid)/net/\(table)", encoding: .utf8) else { continue }
+            guard let text = readFile("/proc/\(self.pid)/net/\(table)") else { continue }
             // `sl local rem st … inode`: st is field 3 (0A: LISTEN), the inode field 9.
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
@@ -47,20 +60,38 @@ public struct ProcFS: Sendable {
                 }
             }
         }
-        return sockets.filter { !listeners.contains($0) }.count
+        return listeners
     }
 
     /// The descriptor count once the process holds no connection: waits (polling /proc, there
     /// is no event for it) until the sockets of the tunnels and fetches before have closed,
     /// then counts. A baseline that cannot include a socket still on its way out, however
     /// slow the machine.
+    ///
+    /// A socket seen listening once stays a listener until it is closed, so the listeners seen
+    /// are kept across polls: the table is read in several read(2) calls, and the kernel resumes
+    /// each at a position that can move while sockets of other processes come and go, so one
+    /// read may miss a line.
     public func idleDescriptorCount(timeout: Duration = .seconds(10)) async throws -> Int {
         var count: Int?
-        try await waitUntil("pid \(self.pid) to hold no socket but its listeners (\(self.fdTargets))", timeout: timeout) {
-            guard self.openConnections == 0 else { return false }
-            count = self.openFDs
-            // A connection accepted between the two reads would be counted: read again.
-            return self.openConnections == 0 && count != nil
+        var listeners: Set<Substring> = []
+        var connections: Set<Substring>?
+        func connectionsNow() -> Set<Substring>? {
+            guard let sockets = self.socketInodes else { return nil }
+            if !sockets.isSubset(of: listeners) { listeners.formUnion(self.listenerInodes) }
+            return sockets.subtracting(listeners)
+        }
+        do {
+            try await waitUntil("pid \(self.pid) to hold no socket but its listeners", timeout: timeout) {
+                connections = connectionsNow()
+                guard connections?.isEmpty == true else { return false }
+                count = self.openFDs
+                // A connection accepted between the two reads would be counted: read again.
+                connections = connectionsNow()
+                return connections?.isEmpty == true && count != nil
+            }
+        } catch let timeout as TestTimeoutError {
+            throw NotIdle(pid: self.pid, timeout: timeout, connections: connections, listeners: listeners, targets: self.fdTargets)
         }
         return count!
     }
@@ -86,7 +117,7 @@ public struct ProcFS: Sendable {
     /// The fields of /proc/PID/status (`State`, `PPid`, `VmRSS`, …) as text, or nil once the
     /// process is gone (a zombie still has them).
     public var status: [String: String]? {
-        guard let text = try? String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8) else { return nil }
+        guard let text = readFile("/proc/\(self.pid)/status") else { return nil }
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
@@ -112,7 +143,7 @@ public struct ProcFS: Sendable {
 
     /// User + system CPU time so far, in seconds (/proc/PID/stat fields 14 and 15).
     public var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8),
+        guard let stat = readFile("/proc/\(self.pid)/stat"),
               let end = stat.lastIndex(of: ")")
         else { return 0 }
         let fields = stat[stat.index(after: end)...].split(separator: " ")
@@ -137,6 +168,21 @@ public struct DescriptorsNotBack: Error, CustomStringConvertible {
 
     public var description: String {
         "\(self.name) has \(self.open ?? -1) descriptors after \(self.after), baseline \(self.baseline): \(self.targets)"
+    }
+}
+
+/// ``ProcFS/idleDescriptorCount(timeout:)`` gave up: which sockets were still taken for
+/// connections, and which were recognised as listeners, when it did.
+public struct NotIdle: Error, CustomStringConvertible {
+    public let pid: Int32
+    public let timeout: TestTimeoutError
+    public let connections: Set<Substring>?
+    public let listeners: Set<Substring>
+    public let targets: [String]
+
+    public var description: String {
+        let connections = self.connections.map { $0.sorted().joined(separator: ", ") } ?? "process gone"
+        return "\(self.timeout): connections [\(connections)], listeners seen [\(self.listeners.sorted().joined(separator: ", "))], descriptors \(self.targets)"
     }
 }
 
