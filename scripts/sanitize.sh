@@ -17,7 +17,7 @@
 # normal suite and under TSan.
 #
 # Instrumented programs are slower: the tests' time bounds are stretched through
-# RELAY_INIT_TEST_TIME_SCALE (TestSupport's TestTime), 5 under TSan and 3 under ASan unless
+# RELAY_INIT_TEST_TIME_SCALE (TestSupport's TestTime), 10 under TSan and 3 under ASan unless
 # the variable is already set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ for sanitizer in "${sanitizers[@]}"; do
     test_status=0
     case $sanitizer in
         thread)
-            RELAY_INIT_TEST_TIME_SCALE=${RELAY_INIT_TEST_TIME_SCALE:-5} \
+            RELAY_INIT_TEST_TIME_SCALE=${RELAY_INIT_TEST_TIME_SCALE:-10} \
                 TSAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 exitcode=0 second_deadlock_stack=1" \
                 swift test --skip-build --sanitize=thread --scratch-path "$scratch" "$@" || test_status=$?
             ;;
