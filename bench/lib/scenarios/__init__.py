@@ -14,6 +14,6 @@ To add one (say, latency under a simulated RTT): write scenarios/NAME.py with th
 it to ALL below, and add any option it needs to bench/run's parser. report() is only called
 when measure() returned something truthy.
 """
-from . import latency, memory, startup, throughput
+from . import instructions, latency, memory, startup, throughput
 
-ALL = [throughput, latency, memory, startup]
+ALL = [throughput, latency, memory, startup, instructions]
