@@ -199,6 +199,22 @@ struct NetworkRigEndToEndTests {
             #expect(result.status == 0, "\(stack.report(result))")
             let digest = result.stdout.split(separator: " ").first.map(String.init)
             #expect(digest == HTTPSTarget.expectedSHA256(count: size), "\(stack.report(result))")
+            // The loss was real: the gateway's namespace (fresh, so the counters are this
+            // test's) resent segments.
+            let counters = try await stack.rig.run(.gateway, "nstat", ["-az", "TcpOutSegs", "TcpRetransSegs"])
+            let values = parseCounters(counters.stdout)
+            let sent = values["TcpOutSegs"] ?? 0, resent = values["TcpRetransSegs"] ?? 0
+            #expect(sent > 40_000 && resent > sent / 100, "segments sent \(sent), resent \(resent): \(counters.stdout)\(counters.stderr)")
         }
     }
+}
+
+/// `NAME VALUE …` lines, as `nstat` prints them, as a dictionary.
+private func parseCounters(_ text: String) -> [String: Int] {
+    var counters: [String: Int] = [:]
+    for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        if fields.count >= 2, let value = Int(fields[1]) { counters[String(fields[0])] = value }
+    }
+    return counters
 }
