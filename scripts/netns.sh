@@ -21,7 +21,8 @@
 #   netns.sh link ID down|up             takes the workload <-> gateway link down or up
 #   netns.sh netem ID [--rtt MS] [--jitter MS] [--loss PCT]
 #       Delay, jitter and loss on the workload <-> gateway link: each direction gets half the
-#       round trip (and half the jitter) and the loss. No option: a clean link again.
+#       round trip (and half the jitter) and the loss. Each call sets all three (one left out
+#       is 0); no option: a clean link again.
 #   netns.sh down ID                     removes the rig (idempotent)
 #   netns.sh gc                          removes the rigs whose owner has exited
 #   netns.sh list                        the rigs and their owners
@@ -246,6 +247,9 @@ cmd_up() {
     for ns in "$w" "$g" "$t"; do
         ip netns add "$ns"
         ip -n "$ns" link set dev lo up
+        # The namespace's identity, for `down` from another mount namespace (where
+        # /run/netns/NAME is not mounted): processes in it are found through /proc/PID/ns/net.
+        stat -L -c %i "/run/netns/$ns" >>"$state/inodes"
     done
     mkdir -p "/etc/netns/$w"
     : >"/etc/netns/$w/resolv.conf"
@@ -284,11 +288,22 @@ cmd_down() {
         while kill -0 "$forwarder" 2>/dev/null && ((++tries < 200)); do sleep 0.01; done
         kill -KILL "$forwarder" 2>/dev/null || true
     fi
+    # Processes left in the namespaces would keep them (and their links) alive.
+    if [[ -s $state/inodes ]]; then
+        local link pid
+        for link in /proc/[0-9]*/ns/net; do
+            pid=${link#/proc/}
+            pid=${pid%%/*}
+            [[ $pid != "$$" ]] || continue
+            if grep -qx "$(readlink "$link" 2>/dev/null | tr -dc 0-9)" "$state/inodes"; then
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
     for host in workload gateway target; do
         local ns
         ns=$(ns_name "$id" "$host")
         if [[ -e /run/netns/$ns ]]; then
-            # Processes left in the namespace would keep it (and its veths) alive.
             ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
             ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"
         fi
