@@ -59,7 +59,11 @@ final class RigStack: Sendable {
             let certificates = directory.file("target")
             var arguments = ["--cert-dir", certificates, "--listen", "\(rig.targetAddress):0", "--names", "target.test"]
             if let staticRoot { arguments += ["--static-root", staticRoot] }
-            let started = try rig.start(.target, Binaries.path("relay-test-target"), arguments)
+            // Under `timeout`, like the gateway: a test process killed outright leaves no server
+            // running for good (its rig goes at the next `netns.sh up`, with what runs in it).
+            let started = try rig.start(
+                .target, "timeout", ["--kill-after=5", String(Int(TestTime.scaled(seconds: 300))), Binaries.path("relay-test-target")] + arguments
+            )
             target = started
             let line = try await started.waitForLine(containing: "relay-test-target listening on", timeout: .seconds(30))
             guard let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
