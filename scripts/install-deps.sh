@@ -7,7 +7,7 @@
 #                                     matplotlib (the chart), perf (--perf), hyperfine, gcc
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev curl git socat python3 python3-yaml ca-certificates util-linux procps shellcheck)
+packages=(libcurl4-openssl-dev curl git socat python3 python3-yaml ca-certificates util-linux procps shellcheck iproute2)
 case ${1:-} in
     --bench) packages+=(tini python3-matplotlib linux-perf hyperfine gcc) ;;
     "") ;;

@@ -21,35 +21,48 @@ public final class GatewayProcess: Sendable {
     /// The `relay-gateway` process itself.
     public let pid: Int32
     public let port: Int
+    /// The address it listens on (127.0.0.1 unless started with another `listen`).
+    public let host: String
     public let transport: Transport
 
     public var proc: ProcFS { ProcFS(pid: self.pid) }
 
-    /// `http://127.0.0.1:PORT`, or for TLS `https://localhost:PORT` (a name in its certificate).
+    /// `http://HOST:PORT`, or for TLS `https://localhost:PORT` (a name in its certificate) when
+    /// it listens on 127.0.0.1.
     public var url: String {
         switch self.transport {
-        case .insecureHTTP: "http://127.0.0.1:\(self.port)"
-        case .tls: "https://localhost:\(self.port)"
+        case .insecureHTTP: "http://\(self.host):\(self.port)"
+        case .tls: "https://\(self.host == "127.0.0.1" ? "localhost" : self.host):\(self.port)"
         }
     }
 
-    private init(process: RunningProcess, pid: Int32, port: Int, transport: Transport) {
+    private init(process: RunningProcess, pid: Int32, port: Int, host: String, transport: Transport) {
         self.process = process
         self.pid = pid
         self.port = port
+        self.host = host
         self.transport = transport
     }
 
     /// Starts the gateway with `arguments` (tokens, `--ca-cert`, `--map-host`, …) after its
     /// listen address and transport, and returns once it listens.
-    public static func start(_ arguments: [String], transport: Transport = .insecureHTTP, products: Products = .debug) async throws -> GatewayProcess {
-        var options = ["--listen", "127.0.0.1:0"]
+    ///
+    /// - Parameters:
+    ///   - host: the IPv4 address to listen on (any free port).
+    ///   - launcher: a command that execs the rest in place, so that the process started is
+    ///     still `timeout` (`ip netns exec NS`, to run it in another network namespace).
+    public static func start(
+        _ arguments: [String], transport: Transport = .insecureHTTP, products: Products = .debug,
+        host: String = "127.0.0.1", launcher: [String] = []
+    ) async throws -> GatewayProcess {
+        var options = ["--listen", "\(host):0"]
         switch transport {
         case .insecureHTTP: options.append("--insecure-http")
         case .tls(let certificatePath, let keyPath): options += ["--tls-cert", certificatePath, "--tls-key", keyPath]
         }
+        let command = launcher + ["timeout", "--kill-after=5", "300", products.relayGateway] + options + arguments
         let process = try TestProcess.start(
-            "timeout", ["--kill-after=5", "300", products.relayGateway] + options + arguments,
+            command[0], Array(command.dropFirst()),
             environment: TestProcess.minimalEnvironment()
         )
         do {
@@ -60,7 +73,7 @@ public final class GatewayProcess: Sendable {
             guard let pid = readFile("/proc/\(process.pid)/task/\(process.pid)/children")?
                 .split(separator: " ").first.flatMap({ Int32($0) })
             else { throw HarnessError("no relay-gateway process under timeout (pid \(process.pid))") }
-            return GatewayProcess(process: process, pid: pid, port: port, transport: transport)
+            return GatewayProcess(process: process, pid: pid, port: port, host: host, transport: transport)
         } catch {
             process.terminate(signal: SIGKILL, processGroup: true)
             throw error
