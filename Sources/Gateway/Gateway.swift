@@ -49,7 +49,7 @@ public enum Gateway {
             serverChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
                 .childChannelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
                 .childChannelInitializer { channel in

@@ -39,7 +39,7 @@ final class TunnelHandler: ChannelDuplexHandler {
                 ClientBootstrap(group: eventLoop)
                     .resolver(resolver.resolver(on: eventLoop))
                     .connectTimeout(timeout)
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .channelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
                     .channelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
                     // Nothing may be read from the target before the glue is in place, or it would be lost.

@@ -19,7 +19,7 @@ public enum Relay {
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
             .childChannelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
             // A client's EOF is an event, not a close: its early data must still reach the

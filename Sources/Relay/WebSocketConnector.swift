@@ -103,7 +103,7 @@ struct WebSocketConnector: Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .resolver(self.resolver.resolver(on: eventLoop))
             .connectTimeout(self.handshakeTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: TunnelTuning.writeBufferWaterMark)
             .channelOption(.recvAllocator, value: TunnelTuning.receiveAllocator)
             .channelInitializer { channel in
