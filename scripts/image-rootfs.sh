@@ -32,8 +32,9 @@
 # Dockerfile's own `demo` stage, and the runtime stage is checked alone without it.
 # Without --rig everything runs on this host's loopback. With --rig the variables of
 # `eval "$(scripts/netns.sh up)"` (RIG_WORKLOAD, RIG_GATEWAY, RIG_TARGET, RIG_GATEWAY_ADDR,
-# RIG_TARGET_ADDR) place the target, the gateway (on the image's own --listen 0.0.0.0:8443)
-# and the workload in those namespaces.
+# RIG_TARGET_ADDR; exported) place the target, the gateway (on the image's own --listen
+# 0.0.0.0:8443) and the workload in those namespaces; without them, --rig brings up a rig
+# of its own with scripts/netns.sh and removes it at the end.
 #
 # Needs root, python3, openssl, util-linux (unshare), and mmdebstrap (installed with
 # apt-get when missing). The release binaries come from
@@ -487,14 +488,23 @@ case $action in
             esac
         done
         ((EUID == 0)) || die "check needs root (mounts, chroot, PID namespaces)"
+        # The roots first, outside the private namespace (they are kept).
+        for name in gateway runtime demo; do ensure_root "$name"; done
+        if ((rig)) && [ -z "${RIG_WORKLOAD:-}" ]; then
+            # No rig given: one of our own, removed at the end (netns.sh gc removes it
+            # should this script be killed, as it owns it).
+            [ -x scripts/netns.sh ] || die "--rig needs RIG_* variables or scripts/netns.sh"
+            eval "$(scripts/netns.sh up --owner $$)"
+            own_rig=$RIG_ID
+            trap 'scripts/netns.sh down "$own_rig" >/dev/null' EXIT
+        fi
         if ((rig)); then
             for variable in RIG_WORKLOAD RIG_GATEWAY RIG_TARGET RIG_GATEWAY_ADDR RIG_TARGET_ADDR; do
                 [ -n "${!variable:-}" ] || die "--rig needs $variable (eval \"\$(scripts/netns.sh up)\")"
+                export "${variable?}"
             done
         fi
-        # The roots first, outside the private namespace (they are kept).
-        for name in gateway runtime demo; do ensure_root "$name"; done
-        exec unshare --mount --propagation private -- "$0" __check-inner "$rig" "$skip_build"
+        unshare --mount --propagation private -- "$0" __check-inner "$rig" "$skip_build"
         ;;
     __check-inner) check_inner "$@" ;;
     packages)

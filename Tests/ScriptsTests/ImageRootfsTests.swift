@@ -6,7 +6,8 @@ import TestSupport
 /// `docker/Dockerfile.gateway` built as Debian root filesystems (cached in `.cache/rootfs`),
 /// the release binaries installed as the Dockerfiles install them, then the gateway image's
 /// ENTRYPOINT and the relay-init image's ENTRYPOINT (`curl https://target.test…` as CMD)
-/// each chrooted in a new PID namespace. Proves the images hold every library and file the
+/// each chrooted in a new PID namespace (and in the network rig's `gateway` and `workload`
+/// namespaces when `scripts/netns.sh` is there). Proves the images hold every library and file the
 /// binaries need. Needs root, the Debian mirror, and the release binaries (`scripts/test.sh`
 /// builds them: `swift build -c release --static-swift-stdlib --scratch-path .build-release`).
 @Suite(.timeLimit(.minutes(TestTime.minutes(10))))
@@ -21,10 +22,13 @@ struct ImageRootfsTests {
                 "no release \(binary): swift build -c release --static-swift-stdlib --scratch-path .build-release --product \(binary)"
             )
         }
+        // In the network rig when there is one (scripts/netns.sh): the workload in its
+        // `workload` namespace, the gateway in `gateway`; otherwise on the loopback.
+        let rig = FileManager.default.isExecutableFile(atPath: Repository.path("scripts/netns.sh"))
         // The first run builds three roots with mmdebstrap (about a minute and a half);
         // later runs reuse them and take seconds.
         let result = try await TestProcess.run(
-            Self.script, ["check", "--skip-build"],
+            Self.script, ["check", "--skip-build"] + (rig ? ["--rig"] : []),
             environment: TestProcess.minimalEnvironment(),
             currentDirectory: Repository.root,
             timeout: .seconds(480)
