@@ -13,11 +13,12 @@
 #   runtime   docker/Dockerfile, stage `runtime`          (the relay-init image)
 #   demo      docker/Dockerfile, stage `demo`             (runtime + the curl CLI)
 #   gateway   docker/Dockerfile.gateway, its last stage   (the relay-gateway image)
-# Each root is cached in .cache/rootfs/KEY/, KEY a hash of the suite, the package list and
-# this script's VERSION, so it is built once per package list. The stage's other steps (its
-# COPY lines, with the release binaries stripped as scripts/install.sh --strip installs
-# them, and the non-apt parts of its RUN lines) are applied on every run, on an overlay over
-# the cached root in a private mount namespace, so the cache never holds them.
+# Each root is cached in .cache/rootfs/KEY/ (or $IMAGE_ROOTFS_CACHE/KEY/), KEY a hash of
+# the suite, the package list and this script's VERSION, so it is built once per list.
+# The stage's other steps (its COPY lines, with the release binaries stripped as
+# scripts/install.sh --strip installs them, and the non-apt parts of its RUN lines) are
+# applied on every run, on an overlay over the cached root in a private mount namespace,
+# so the cache never holds them.
 #
 # check: a relay-test-target (its CA served by the gateway), relay-gateway in the `gateway`
 # root as the image runs it (its ENTRYPOINT, its CMD's files in /etc/relay-gateway, TLS,
@@ -49,7 +50,9 @@ repo=$PWD
 # Part of every cache key: change it when the way a root is made changes.
 readonly VERSION=1
 readonly VARIANT=minbase
-readonly CACHE=$repo/.cache/rootfs
+# IMAGE_ROOTFS_CACHE=DIR keeps the roots elsewhere, e.g. where a CI machine keeps them
+# between clean clones (.ci/run does).
+readonly CACHE=${IMAGE_ROOTFS_CACHE:-$repo/.cache/rootfs}
 readonly BUILD_FLAGS=(-c release --static-swift-stdlib --scratch-path .build-release)
 # What parse_stage's output assigns (eval), and the state of a check.
 suite="" user="" root_dir="" work="" bin=""
@@ -245,6 +248,8 @@ ensure_root() {
             || { apt-get update >&2 && apt-get install -y --no-install-recommends mmdebstrap >&2; }
     fi
     mkdir -p "$CACHE"
+    # Half-built roots of runs that were killed.
+    find "$CACHE" -maxdepth 1 -name '.building.*' -mmin +120 -exec rm -rf --one-file-system {} +
     tmp=$(mktemp -d "$CACHE/.building.XXXXXX")
     local mirrors=()
     mapfile -t mirrors < <(mirror_lines "$suite")
@@ -373,17 +378,23 @@ check_inner() {
         # The children first: an `unshare --fork` ignores SIGTERM, and its --kill-child
         # signal is lost once the child changes its uid (the gateway's USER); the child is
         # the PID namespace's init, so killing it ends everything in there.
-        for pid in "${pids[@]}"; do
-            # shellcheck disable=SC2046 # a list of PIDs
-            kill -KILL $(cat "/proc/$pid/task/$pid/children" 2>/dev/null) "$pid" 2>/dev/null || true
-        done
-        wait 2>/dev/null || true
+        {
+            for pid in "${pids[@]}"; do
+                # shellcheck disable=SC2046 # a list of PIDs
+                kill -KILL $(cat "/proc/$pid/task/$pid/children" 2>/dev/null) "$pid" || true
+            done
+            wait || true
+        } 2>/dev/null  # not "Killed" for each
         if ((status)); then
             for log in "$work"/target.log "$work"/gateway.log; do
                 [ -s "$log" ] && { echo "--- $log" >&2; tail -n 40 "$log" >&2; }
             done
         fi
-        umount -R "$work"/runtime "$work"/demo "$work"/gateway 2>/dev/null || true
+        local name
+        for name in runtime demo gateway; do
+            umount "$work/$name/dev" 2>/dev/null || true
+            umount "$work/$name" 2>/dev/null || true  # the overlay (a copy is no mount)
+        done
         # Never into a mount that is still there (the roots' /dev is the host's).
         rm -rf --one-file-system "$work"
     }
