@@ -14,7 +14,8 @@
 # process-wide singletons until exit, which LeakSanitizer lists without being leaks. Under
 # ASan the tests that bound RSS (BoundedMemoryTests, LoadTests) are skipped: its quarantine
 # keeps freed memory resident by design, so their figures mean nothing there; they run in the
-# normal suite and under TSan.
+# normal suite and under TSan. ImageRootfsTests is skipped under both: it runs the release
+# binaries in the images' root filesystems, which no sanitizer instruments.
 #
 # Instrumented programs are slower: the tests' time bounds are stretched through
 # RELAY_INIT_TEST_TIME_SCALE (TestSupport's TestTime), 5 under TSan and 3 under ASan unless
@@ -50,13 +51,14 @@ for sanitizer in "${sanitizers[@]}"; do
         thread)
             RELAY_INIT_TEST_TIME_SCALE=${RELAY_INIT_TEST_TIME_SCALE:-5} \
                 TSAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 exitcode=0 second_deadlock_stack=1" \
-                swift test --skip-build --sanitize=thread --scratch-path "$scratch" "$@" || test_status=$?
+                swift test --skip-build --sanitize=thread --scratch-path "$scratch" \
+                --skip 'ImageRootfsTests' "$@" || test_status=$?
             ;;
         address)
             RELAY_INIT_TEST_TIME_SCALE=${RELAY_INIT_TEST_TIME_SCALE:-3} \
                 ASAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 detect_leaks=0" \
                 swift test --skip-build --sanitize=address --scratch-path "$scratch" \
-                --skip 'BoundedMemoryTests|LoadTests' "$@" || test_status=$?
+                --skip 'BoundedMemoryTests|LoadTests|ImageRootfsTests' "$@" || test_status=$?
             ;;
     esac
     found=$(find "$reports/$sanitizer" -type f | sort)
