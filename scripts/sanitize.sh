@@ -29,7 +29,7 @@ while (($#)); do
     case $1 in
         thread | address) sanitizers+=("$1"); shift ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "sanitize.sh: unknown argument '$1' (thread, address, or -- then swift test arguments)" >&2; exit 64 ;;
     esac
 done
