@@ -14,7 +14,8 @@
 # process-wide singletons until exit, which LeakSanitizer lists without being leaks. Under
 # ASan the tests that bound RSS (BoundedMemoryTests, LoadTests) are skipped: its quarantine
 # keeps freed memory resident by design, so their figures mean nothing there; they run in the
-# normal suite and under TSan.
+# normal suite and under TSan. ImageRootfsTests is skipped under both: it runs the release
+# binaries in the images' root filesystems, which no sanitizer instruments.
 #
 # Instrumented programs are slower: the tests' time bounds are stretched through
 # RELAY_INIT_TEST_TIME_SCALE (TestSupport's TestTime), 10 under TSan and 3 under ASan unless
@@ -28,7 +29,7 @@ while (($#)); do
     case $1 in
         thread | address) sanitizers+=("$1"); shift ;;
         --) shift; break ;;
-        -h | --help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "sanitize.sh: unknown argument '$1' (thread, address, or -- then swift test arguments)" >&2; exit 64 ;;
     esac
 done
@@ -50,13 +51,14 @@ for sanitizer in "${sanitizers[@]}"; do
         thread)
             RELAY_INIT_TEST_TIME_SCALE=${RELAY_INIT_TEST_TIME_SCALE:-10} \
                 TSAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 exitcode=0 second_deadlock_stack=1" \
-                swift test --skip-build --sanitize=thread --scratch-path "$scratch" "$@" || test_status=$?
+                swift test --skip-build --sanitize=thread --scratch-path "$scratch" \
+                --skip 'ImageRootfsTests' "$@" || test_status=$?
             ;;
         address)
             RELAY_INIT_TEST_TIME_SCALE=${RELAY_INIT_TEST_TIME_SCALE:-3} \
                 ASAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 detect_leaks=0" \
                 swift test --skip-build --sanitize=address --scratch-path "$scratch" \
-                --skip 'BoundedMemoryTests|LoadTests' "$@" || test_status=$?
+                --skip 'BoundedMemoryTests|LoadTests|ImageRootfsTests' "$@" || test_status=$?
             ;;
     esac
     found=$(find "$reports/$sanitizer" -type f | sort)

@@ -6,4 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
+# The images' binaries, for scripts/image-rootfs.sh check (ImageRootfsTests), built as the
+# Dockerfiles build them, in a scratch path of their own so the debug build stays untouched.
+for product in relay-init relay-gateway; do
+    swift build -c release --static-swift-stdlib --scratch-path .build-release --product "$product"
+done
 swift test --skip-build "$@"

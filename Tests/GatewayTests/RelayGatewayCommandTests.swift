@@ -26,6 +26,23 @@ import TestSupport
         #expect(try await process.wait(timeout: .seconds(10)) == 0)
     }
 
+    /// As its image runs it: not root (USER 10001). A socket option only root may set on the
+    /// accepted sockets (SO_DEBUG, once passed for TCP_NODELAY) closed every connection.
+    @Test func servesConnectionsWhenNotRoot() async throws {
+        try #require(geteuid() == 0, "needs root to switch to another user")
+        let setpriv = try #require(Tools.which("setpriv"), "setpriv (util-linux) is not installed")
+        let process = try TestProcess.start(
+            setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", try Binaries.locate("relay-gateway"),
+                      "--listen", "127.0.0.1:0", "--token", "s1:secret", "--insecure-http"]
+        )
+        let line = try await process.waitForLine(containing: Self.listeningPrefix, timeout: .seconds(20))
+        let address = try ListenAddress(parsing: String(line.dropFirst(Self.listeningPrefix.count)))
+        let response = try await GatewayClient.get(port: address.port, path: GatewayPath.caCertificate)
+        #expect(response.status == .notFound)
+        process.terminate(signal: SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(10)) == 0)
+    }
+
     /// `--log-format json`: every stderr line is one JSON object; a tunnel's line carries its
     /// fields. (The listening line on stdout stays plain: scripts read it.)
     @Test func jsonLogsAreOneObjectPerLine() async throws {
