@@ -54,3 +54,35 @@ def chart(rows, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+def chart_rtt(figures, path):
+    """Line charts of the rtt scenario against the RTT: round trip p50, download MB/s and the
+    package-manager total, relay and null chain; None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no RTT chart: matplotlib is not installed; pip install matplotlib)", file=sys.stderr)
+        return None
+    rtts = list(figures["rtts"])
+    paths = list(figures["rtts"][rtts[0]])
+    panels = (("connect → (CONNECT → 200 →) echo p50, ms", lambda f: sorted(f["echo"])[len(f["echo"]) // 2]),
+              ("download MB/s", lambda f: f["mbps"]),
+              (f"{figures['requests']} HTTPS requests, new connection each, s", lambda f: f["total"]))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, (title, value) in zip(axes, panels):
+        for i, name in enumerate(paths):
+            ax.plot(rtts, [value(figures["rtts"][r][name]) for r in rtts], marker="o", label=name,
+                    color="C3" if name == "tunnel ws" else "C1")
+        ax.set_xticks(rtts)
+        ax.set_xlabel("workload ↔ gateway RTT, ms")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8)
+    if figures["link"] != "veth":
+        fig.suptitle("link: user-space TUN forwarder (no netem in this kernel); its ceiling caps MB/s", fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

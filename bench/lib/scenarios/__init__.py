@@ -10,10 +10,10 @@ A scenario module has:
                           (what, figure, limit, met) rows of the "Targets" table. A section
                           after the first starts with an empty line.
 
-To add one (say, latency under a simulated RTT): write scenarios/NAME.py with these three, add
+To add one (rtt.py is a recent example, with its own hosts): write scenarios/NAME.py with these three, add
 it to ALL below, and add any option it needs to bench/run's parser. report() is only called
 when measure() returned something truthy.
 """
-from . import instructions, latency, memory, startup, throughput
+from . import instructions, latency, memory, rtt, startup, throughput
 
-ALL = [throughput, latency, memory, startup, instructions]
+ALL = [throughput, latency, memory, startup, instructions, rtt]
