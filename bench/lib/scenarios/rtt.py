@@ -157,11 +157,11 @@ def measure(bed, args):
 
 
 def report(figures, args):
-    link = ("tc netem on a veth pair" if figures["link"] == "veth" else
+    link = ("a veth pair shaped by tc netem" if figures["link"] == "veth" else
             "the user-space link of scripts/netns.sh (this kernel has no netem: a python TUN forwarder, "
             "whose own ceiling caps the MB/s of both paths alike)")
     lines = ["", f"### Under real round trips: workload ↔ gateway at {', '.join(map(str, figures['rtts']))} ms RTT\n",
-             f"Three network namespaces (scripts/netns.sh), the link {link}. Null chain = socat in workload → "
+             f"Three network namespaces (scripts/netns.sh); the link is {link}. Null chain = socat in workload → "
              f"socat in gateway → target over the same link. Latency: {figures['connections']} sequential "
              f"connections, ms (round trip = connect → (CONNECT → 200 →) 1-byte echo → close). Download: "
              f"{args.size_mib} MiB, median of {args.repeat}; CPU is relay-init's or the 1st socat's. Packages: "
