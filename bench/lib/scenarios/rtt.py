@@ -44,9 +44,8 @@ asyncio.run(main())
 class Hosts:
     """The processes of the scenario in the rig: target, echo, gateway, relay-init sidecar."""
 
-    def __init__(self, bed, rig):
-        self.bed, self.rig = bed, rig
-        self.procs = Processes("relay-bench-rtt.")
+    def __init__(self, bed, rig, procs):
+        self.bed, self.rig, self.procs = bed, rig, procs
         work = self.procs.work
         _, log = self.procs.start("target", rig.argv("target", [
             f"{bed.bin}/relay-test-target", "--cert-dir", bed.work, "--names", "target.test,localhost",
@@ -104,8 +103,6 @@ class Hosts:
         subprocess.run(self.rig.argv("workload", argv), check=True)
         return time.perf_counter() - start
 
-    def stop(self):
-        self.procs.stop_all(remove_work=True)
 
 
 def download(hosts, path, size):
@@ -128,10 +125,10 @@ def measure(bed, args):
     count = min(args.connections, 200)
     size = args.size_mib << 20
     rig = Rig()
-    hosts = None
+    procs = Processes("relay-bench-rtt.")
     figures = {"link": rig.link, "connections": count, "requests": args.rtt_requests, "rtts": {}}
     try:
-        hosts = Hosts(bed, rig)
+        hosts = Hosts(bed, rig, procs)
         for rtt in rtts:
             rig.rtt(rtt)
             row = {}
@@ -149,9 +146,8 @@ def measure(bed, args):
                       f"{row[path]['mbps']:6.0f} MB/s  {args.rtt_requests} requests {fetch['total']:6.2f} s",
                       file=sys.stderr, flush=True)
             figures["rtts"][rtt] = row
-    finally:
-        if hosts:
-            hosts.stop()
+    finally:  # also on errors and Ctrl-C; a bench killed outright leaves the rig to `netns.sh gc`
+        procs.stop_all(remove_work=True)
         rig.down()
     return figures
 
