@@ -7,6 +7,7 @@ import sys
 import time
 
 from .common import free_port
+from .tunnel import connect_request, read_head
 
 
 def socat_pair(to_port, buffer=None, fork=False):
@@ -44,27 +45,11 @@ def reap_with_rusage(proc):
     return usage.ru_utime + usage.ru_stime
 
 
-def connect_request(port):
-    return f"CONNECT target.test:{port} HTTP/1.1\r\nHost: target.test:{port}\r\n\r\n".encode()
-
-
-def read_head(sock):
-    head = b""
-    while b"\r\n\r\n" not in head:
-        data = sock.recv(4096)
-        if not data:
-            raise ConnectionError(f"closed before the status line: {head!r}")
-        head += data
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise ConnectionError(f"tunnel refused: {head!r}")
-    return head
-
-
 def open_tunnel(relay_port, target_port):
     """A socket with an established tunnel through the relay on `relay_port` to `target_port`."""
     sock = socket.create_connection(("127.0.0.1", relay_port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(connect_request(target_port))
+    sock.sendall(connect_request(f"target.test:{target_port}"))
     read_head(sock)
     return sock
 
@@ -76,7 +61,7 @@ def one_round(port, connect, target_port):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     status = None
     if connect:
-        sock.sendall(connect_request(target_port))
+        sock.sendall(connect_request(f"target.test:{target_port}"))
         read_head(sock)
         status = (time.perf_counter() - start) * 1000
     sock.sendall(b"x")

@@ -17,21 +17,16 @@ import ssl
 import sys
 import time
 
+from tunnel import connect_request, read_head  # run as a script: bench/lib is on sys.path
+
 
 def connect(port, through):
     """A socket to 127.0.0.1:port; with `through` (HOST:PORT), a CONNECT tunnel there."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if through:
-        sock.sendall(f"CONNECT {through} HTTP/1.1\r\nHost: {through}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = sock.recv(4096)
-            if not data:
-                raise ConnectionError(f"closed before the status line: {head!r}")
-            head += data
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise ConnectionError(f"tunnel refused: {head!r}")
+        sock.sendall(connect_request(through))
+        read_head(sock)
     return sock
 
 

@@ -5,7 +5,8 @@ import socket
 import sys
 import time
 
-from ..hops import connect_request, open_tunnel
+from ..hops import open_tunnel
+from ..tunnel import connect_request
 from ..procfs import rss_anon_mib, rss_mib
 
 NAME = "memory"
@@ -44,7 +45,7 @@ def measure(bed, args):
     # A client that asks for a download and never reads: the relay must stop reading too.
     sock = socket.create_connection(("127.0.0.1", relay_port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    sock.sendall(connect_request(bed.firehose_port))
+    sock.sendall(connect_request(f"target.test:{bed.firehose_port}"))
     before = rss_mib(relay.pid)
     peak = before
     deadline = time.time() + stall_seconds
@@ -56,7 +57,7 @@ def measure(bed, args):
     # A client that uploads without end to a target that never reads: the relay must stop
     # reading from the client.
     sock = socket.create_connection(("127.0.0.1", relay_port))
-    sock.sendall(connect_request(bed.black_hole_port))
+    sock.sendall(connect_request(f"target.test:{bed.black_hole_port}"))
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
