@@ -134,6 +134,14 @@ import TestSupport
         #expect(self.harness.tunnelLog.totals.bytesUp == 12 && self.harness.tunnelLog.totals.bytesDown == 43)
     }
 
+    /// The authority parser lowercases hosts; the first message still carries the request line
+    /// exactly as the client sent it (SPEC §6.4).
+    @Test func theRequestLineGoesToTheGatewayExactlyAsReceived() throws {
+        try self.client.writeInbound(ByteBuffer(string: "CONNECT Example.TEST:443 HTTP/1.0\r\n\r\n"))
+        self.harness.dial.succeed(self.webSocket)
+        #expect(try self.harness.sentToGateway() == [ByteBuffer(string: "CONNECT Example.TEST:443 HTTP/1.0" + Harness.headSuffix)])
+    }
+
     @Test func earlyDataPastTheBoundHoldsReadsBackUntilTheTunnelIsOpen() throws {
         try self.client.writeInbound(ByteBuffer(string: Harness.head))
         self.client.read()
