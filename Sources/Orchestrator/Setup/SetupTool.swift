@@ -1,18 +1,13 @@
 import Init
 
-/// A tool that set-up runs (update-ca-certificates, update-ca-trust…): found in a search path,
-/// run to completion with relay-init's environment minus the token, its output going to
-/// stderr as log.
+/// A tool that set-up runs (update-ca-certificates, update-ca-trust…; found with Init's
+/// `ExecutableSearch`), run to completion with relay-init's environment minus the token, its
+/// output going to stderr as log.
 enum SetupTool {
     enum Outcome: Equatable {
         case exited(Int32)
         case signaled(Int32)
         case couldNotStart(Int32)
-    }
-
-    /// The first executable named `name` in the `:`-separated `searchPath`.
-    static func find(_ name: String, searchPath: String) -> String? {
-        ExecutableSearch.find(name, searchPath: searchPath)
     }
 
     static func run(_ executable: String, arguments: [String]) -> Outcome {

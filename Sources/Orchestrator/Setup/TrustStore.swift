@@ -1,3 +1,4 @@
+import Init
 import Logging
 import SwiftASN1
 import X509
@@ -143,9 +144,9 @@ public enum TrustStore {
         let uid = geteuid()
         guard uid == 0 else { throw .notRoot(effectiveUID: uid) }
         // Tools live in sbin, which a container's PATH does not always include.
-        let searchPath = (environment["PATH"].map { $0 + ":" } ?? "") + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        let searchPath = (environment["PATH"].map { $0 + ":" } ?? "") + ExecutableSearch.defaultPath
         guard let (tool, executable) = SystemTrustTool.all.lazy
-            .compactMap({ tool in SetupTool.find(tool.name, searchPath: searchPath).map { (tool, $0) } })
+            .compactMap({ tool in ExecutableSearch.find(tool.name, searchPath: searchPath).map { (tool, $0) } })
             .first
         else { throw .noTrustTool }
 
