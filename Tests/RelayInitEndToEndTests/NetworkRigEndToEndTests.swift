@@ -38,19 +38,9 @@ struct NetworkRigEndToEndTests {
         let served = fixtures.file("static")
         let home = fixtures.file("home")
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        let gitEnvironment = TestProcess.minimalEnvironment([
-            "HOME": home, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
-            "GIT_AUTHOR_NAME": "relay-init tests", "GIT_AUTHOR_EMAIL": "tests@relay-init.invalid",
-            "GIT_COMMITTER_NAME": "relay-init tests", "GIT_COMMITTER_EMAIL": "tests@relay-init.invalid",
-        ])
-        let work = fixtures.file("work")
+        let gitEnvironment = ToolFixtures.gitEnvironment(home: home)
         let contents = "cloned through the rig \(UUID().uuidString)\n"
-        try await prepare("git", ["init", "-q", work], environment: gitEnvironment)
-        try contents.write(toFile: work + "/README.txt", atomically: true, encoding: .utf8)
-        try await prepare("git", ["-C", work, "add", "README.txt"], environment: gitEnvironment)
-        try await prepare("git", ["-C", work, "commit", "-q", "-m", "first"], environment: gitEnvironment)
-        try await prepare("git", ["clone", "-q", "--bare", work, served + "/repo.git"], environment: gitEnvironment)
-        try await prepare("git", ["-C", served + "/repo.git", "update-server-info"], environment: gitEnvironment)
+        try await ToolFixtures.serveRepository(contents: contents, served: served, scratch: fixtures.path, environment: gitEnvironment)
         let package = ClientToolsEndToEndTests.self
         try await prepare(python, ["-c", package.makeIndexScript, served + "/simple", package.packageName, package.packageVersion])
 
@@ -67,10 +57,7 @@ struct NetworkRigEndToEndTests {
                     python, "-m", "pip", "download", "--no-deps", "--index-url", stack.targetURL("/static/simple/"),
                     "-d", downloads, package.packageName,
                 ],
-                environment: stack.environment([
-                    "HOME": home, "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                    "PIP_NO_CACHE_DIR": "1", "PIP_NO_INPUT": "1", "PYTHONNOUSERSITE": "1",
-                ])
+                environment: stack.environment(ToolFixtures.pipVariables(home: home))
             )
             let wheel = "/\(package.packageName)/\(package.wheelName)"
             let expected = try Data(contentsOf: URL(fileURLWithPath: served + "/simple" + wheel))
