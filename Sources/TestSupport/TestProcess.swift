@@ -12,6 +12,16 @@ public struct ProcessResult: Sendable, Equatable {
         self.stdout = stdout
         self.stderr = stderr
     }
+
+    /// For a failure message: the status, both outputs, then any other logs (`name`, text).
+    public func report(_ logs: (name: String, text: String)...) -> String {
+        "status \(self.status)\n" + reportSections([("stdout", self.stdout), ("stderr", self.stderr)] + logs)
+    }
+}
+
+/// `--- NAME ---` then the text, for each section, one after the other.
+func reportSections(_ sections: [(name: String, text: String)]) -> String {
+    sections.map { "--- \($0.name) ---\n\($0.text)" }.joined(separator: "\n")
 }
 
 public enum TestProcessError: Error, CustomStringConvertible {
@@ -375,5 +385,13 @@ private enum PipeThreads {
             }
             close(fd)
         }
+    }
+}
+
+extension RunningProcess {
+    /// For a failure message: the command, its status so far, both outputs, then any other logs.
+    public func report(_ logs: (name: String, text: String)...) -> String {
+        "\(self.command)\nstatus \(self.exitStatus.map(String.init) ?? "running")\n"
+            + reportSections([("stdout", self.stdout), ("stderr", self.stderr)] + logs)
     }
 }

@@ -145,14 +145,10 @@ final class RigStack: Sendable {
     }
 
     func report(_ result: ProcessResult) -> String {
-        "status \(result.status)\n--- stdout ---\n\(result.stdout)\n--- stderr ---\n\(result.stderr)\n\(self.serverLogs)"
+        result.report(("gateway stderr", self.gateway.process.stderr), ("target stderr", self.target.stderr))
     }
 
     func report(_ process: RunningProcess) -> String {
-        "\(process.command)\nstatus \(process.exitStatus.map(String.init) ?? "running")\n--- stdout ---\n\(process.stdout)\n--- stderr ---\n\(process.stderr)\n\(self.serverLogs)"
-    }
-
-    private var serverLogs: String {
-        "--- gateway stderr ---\n\(self.gateway.process.stderr)\n--- target stderr ---\n\(self.target.stderr)"
+        process.report(("gateway stderr", self.gateway.process.stderr), ("target stderr", self.target.stderr))
     }
 }

@@ -192,10 +192,10 @@ final class Stack: Sendable {
 
     /// Everything a failure message needs: the process's output and the gateway's log.
     func report(_ result: ProcessResult) -> String {
-        "status \(result.status)\n--- stdout ---\n\(result.stdout)\n--- stderr ---\n\(result.stderr)\n--- gateway stderr ---\n\(self.gateway.process.stderr)"
+        result.report(("gateway stderr", self.gateway.process.stderr))
     }
 
     func report(_ process: RunningProcess) -> String {
-        "\(process.command)\nstatus \(process.exitStatus.map(String.init) ?? "running")\n--- stdout ---\n\(process.stdout)\n--- stderr ---\n\(process.stderr)\n--- gateway stderr ---\n\(self.gateway.process.stderr)"
+        process.report(("gateway stderr", self.gateway.process.stderr))
     }
 }

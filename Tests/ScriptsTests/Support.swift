@@ -38,5 +38,5 @@ func failOpenEnvironment(_ directory: TemporaryDirectory, _ extra: [String: Stri
 }
 
 func report(_ result: ProcessResult) -> String {
-    "status \(result.status)\n--- stdout ---\n\(result.stdout)\n--- stderr ---\n\(result.stderr)"
+    result.report()
 }
