@@ -284,17 +284,14 @@ final class TunnelHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The WebSocket is gone: the target gets what the client sent before it closed, then EOF
-    /// (`close(mode: .output)` waits for the writes; a plain close would drop them).
+    /// The WebSocket is gone: the target gets what the client sent before it closed, then EOF.
     private static func deliver(_ pending: [ByteBuffer], thenClose targetChannel: Channel) {
         guard !pending.isEmpty else { return targetChannel.close(promise: nil) }
         for buffer in pending {
             targetChannel.write(buffer, promise: nil)
         }
         targetChannel.flush()
-        let outputClosed = targetChannel.eventLoop.makePromise(of: Void.self)
-        targetChannel.close(mode: .output, promise: outputClosed)
-        outputClosed.futureResult.whenComplete { _ in targetChannel.close(promise: nil) }
+        targetChannel.closeAfterPendingWrites()
     }
 
     // MARK: Ending

@@ -116,13 +116,7 @@ public final class GlueHandler: ChannelDuplexHandler {
                 context.write(Self.wrapOutboundOut(response), promise: nil)
             }
             context.flush()
-            // `close(mode: .output)` waits for the pending writes (a plain close would drop them),
-            // then the full close releases the socket.
-            let outputClosed = context.eventLoop.makePromise(of: Void.self)
-            context.close(mode: .output, promise: outputClosed)
-            outputClosed.futureResult.assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            context.channel.closeAfterPendingWrites()
         case .unpaired, .ended, .closingAfterPartner:
             break
         }
