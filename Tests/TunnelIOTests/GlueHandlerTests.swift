@@ -126,7 +126,7 @@ import Testing
 
         a.pipeline.fireChannelInactive()
         #expect(!b.isActive)
-        try? b.writeInbound(ByteBuffer(string: "too late"))
+        _ = try? b.writeInbound(ByteBuffer(string: "too late"))
         #expect(try a.readOutbound(as: ByteBuffer.self) == nil)
         a.isWritable = true
         a.pipeline.fireChannelWritabilityChanged()
