@@ -268,6 +268,7 @@ public final class RunningProcess: Sendable {
     /// as soon as the process ends without such a line, and
     /// ``TestProcessError/timedOut(command:waitingFor:after:stdout:stderr:)``
     /// (leaving the process running) when `timeout` passes.
+    @discardableResult
     public func waitForLine(containing text: String, timeout: Duration = .seconds(10)) async throws -> String {
         let what = "a line containing \"\(text)\""
         let command = command

@@ -138,7 +138,7 @@ final class StreamTarget: Sendable {
     /// Starts (or resumes) reading on every accepted connection.
     func resumeReading() async throws {
         for channel in self.connections.all {
-            try await channel.setOption(.autoRead, value: true)
+            try await channel.setOption(.autoRead, value: true).get()
         }
     }
 
@@ -236,7 +236,7 @@ final class StreamClient: Sendable {
     }
 
     func resumeReading() async throws {
-        try await self.channel.setOption(.autoRead, value: true)
+        try await self.channel.setOption(.autoRead, value: true).get()
     }
 
     func close() async {
