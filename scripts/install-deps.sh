@@ -2,14 +2,16 @@
 # Installs what building and testing relay-init needs on Debian/Ubuntu (run as root),
 # and Python's protobuf runtime for the codec cross-check. Safe to run again.
 #
-#   scripts/install-deps.sh           build and test dependencies
+#   scripts/install-deps.sh           build and test dependencies (iproute2: the network rig of
+#                                     scripts/netns.sh; mmdebstrap, openssl: scripts/image-rootfs.sh)
 #   scripts/install-deps.sh --bench   also what bench/run uses: tini (start-up reference),
-#                                     matplotlib (the chart), perf (--perf), hyperfine, gcc
+#                                     matplotlib (the chart), perf (--perf), hyperfine, gcc,
+#                                     valgrind and binutils (--instructions)
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev curl git socat python3 python3-yaml ca-certificates util-linux procps shellcheck iproute2)
+packages=(libcurl4-openssl-dev curl git socat python3 python3-yaml ca-certificates util-linux procps shellcheck iproute2 openssl mmdebstrap)
 case ${1:-} in
-    --bench) packages+=(tini python3-matplotlib linux-perf hyperfine gcc) ;;
+    --bench) packages+=(tini python3-matplotlib linux-perf hyperfine gcc valgrind binutils) ;;
     "") ;;
     *) echo "install-deps.sh: unknown argument '$1' (only --bench)" >&2; exit 64 ;;
 esac
