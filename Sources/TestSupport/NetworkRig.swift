@@ -56,15 +56,7 @@ public final class NetworkRig: Sendable {
         rtt: Double? = nil, jitter: Double? = nil, loss: Double? = nil,
         _ body: (NetworkRig) async throws -> T
     ) async throws -> T {
-        let rig = try await Self.up(rtt: rtt, jitter: jitter, loss: loss)
-        do {
-            let value = try await body(rig)
-            await rig.down()
-            return value
-        } catch {
-            await rig.down()
-            throw error
-        }
+        try await withTeardown(of: try await Self.up(rtt: rtt, jitter: jitter, loss: loss), body) { await $0.down() }
     }
 
     /// `netns.sh up`, owned by this process.

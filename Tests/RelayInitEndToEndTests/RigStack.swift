@@ -40,14 +40,8 @@ final class RigStack: Sendable {
         _ body: (RigStack) async throws -> T
     ) async throws -> T {
         try await NetworkRig.with(rtt: rtt, jitter: jitter, loss: loss) { rig in
-            let stack = try await Self.start(rig: rig, staticRoot: staticRoot, products: products)
-            do {
-                let value = try await body(stack)
-                await stack.shutdown()
-                return value
-            } catch {
-                await stack.shutdown()
-                throw error
+            try await withTeardown(of: try await Self.start(rig: rig, staticRoot: staticRoot, products: products), body) {
+                await $0.shutdown()
             }
         }
     }

@@ -62,15 +62,7 @@ final class Stack: Sendable {
 
     /// Starts a stack, runs `body`, and always tears the stack down.
     static func with<T>(_ configuration: Configuration = Configuration(), _ body: (Stack) async throws -> T) async throws -> T {
-        let stack = try await Stack.start(configuration)
-        do {
-            let value = try await body(stack)
-            await stack.shutdown()
-            return value
-        } catch {
-            await stack.shutdown()
-            throw error
-        }
+        try await withTeardown(of: try await Stack.start(configuration), body) { await $0.shutdown() }
     }
 
     static func start(_ configuration: Configuration) async throws -> Stack {
