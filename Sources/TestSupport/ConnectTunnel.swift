@@ -34,25 +34,28 @@ public enum ConnectTunnel {
         public var description: String { "the tunnel was refused: \(self.head.debugDescription)" }
     }
 
-    /// A fresh tunnel to an echo at `target`, one round trip, closed: the relay still serves.
-    /// `what` says when, for the error.
-    public static func echoRoundTrip(relayPort: Int, target: String, _ what: String) async throws {
+    /// A tunnel to an echo at `target` that has carried one round trip, still open. `tunnel`
+    /// names it in the errors ("a fresh tunnel after the fault", "tunnel 12").
+    public static func openEcho(relayPort: Int, target: String, _ tunnel: String) async throws -> RawTCPClient {
         let (client, head) = try await Self.open(relayPort: relayPort, target: target)
-        guard head == Self.established else {
-            await client.close()
-            throw HarnessError("a fresh tunnel \(what) was answered \(head.debugDescription)")
-        }
-        client.discardReceived()
-        let payload = "ping \(UUID().uuidString)"
         do {
+            guard head == Self.established else { throw HarnessError("\(tunnel) was answered \(head.debugDescription)") }
+            client.discardReceived()
+            let payload = "ping \(UUID().uuidString)"
             try await client.send(payload)
             let echoed = try await client.read(until: payload)
-            guard echoed == payload else { throw HarnessError("a fresh tunnel \(what) echoed \(echoed.debugDescription)") }
+            guard echoed == payload else { throw HarnessError("\(tunnel) echoed \(echoed.debugDescription)") }
+            return client
         } catch {
             await client.close()
             throw error
         }
-        await client.close()
+    }
+
+    /// A fresh tunnel to an echo at `target`, one round trip, closed: the relay still serves.
+    /// `what` says when, for the error.
+    public static func echoRoundTrip(relayPort: Int, target: String, _ what: String) async throws {
+        try await Self.openEcho(relayPort: relayPort, target: target, "a fresh tunnel \(what)").close()
     }
 
     /// Sends `request` on a new connection and returns everything until the relay closes it.

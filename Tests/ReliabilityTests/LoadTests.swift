@@ -97,19 +97,6 @@ struct LoadTests {
     }
 
     static func openEchoTunnel(relayPort: Int, target: String, index: Int) async throws -> RawTCPClient {
-        let (client, head) = try await ConnectTunnel.open(relayPort: relayPort, target: target)
-        guard head == ConnectTunnel.established else {
-            await client.close()
-            throw HarnessError("tunnel \(index) was answered \(head.debugDescription)")
-        }
-        client.discardReceived()
-        let payload = "tunnel \(index)"
-        try await client.send(payload)
-        let echoed = try await client.read(until: payload)
-        guard echoed == payload else {
-            await client.close()
-            throw HarnessError("tunnel \(index) echoed \(echoed.debugDescription)")
-        }
-        return client
+        try await ConnectTunnel.openEcho(relayPort: relayPort, target: target, "tunnel \(index)")
     }
 }
